@@ -1,0 +1,23 @@
+# audiorec: pretrained audio representations for music recommendation.
+# Entry point: validates the config, includes one rule file per stage, builds everything.
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/split.smk"
+include: "rules/embed.smk"
+include: "rules/train.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

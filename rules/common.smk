@@ -1,0 +1,178 @@
+# Helpers and input functions shared by every rule file.
+#
+# Kept free of audiorec imports on purpose: the Snakefile is evaluated by the
+# interpreter that runs snakemake, which (with --use-conda) need not have the library.
+# Per-job params are built from that job's own slice of the config only, so that
+# adding or changing one backend/model re-runs only its jobs and the report.
+
+import re
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+
+# --- config: fill implied names, validate with schema defaults, check cross-references ---
+
+
+def _fill_types(section):
+    """An instance whose `type` is omitted is of the type named like the instance."""
+    for name, spec in (config.get(section) or {}).items():
+        if spec is None:
+            spec = config[section][name] = {}
+        spec.setdefault("type", name)
+
+
+_fill_types("backends")
+_fill_types("models")
+validate(config, "../schemas/config.schema.yaml")
+
+# Reserved backend names of run directories: `none` (models that use no item vectors)
+# and `random` (item vectors randomly initialised and learned: the collaborative baseline).
+RESERVED_BACKENDS = ("none", "random")
+DATASETS = list(config["datasets"])
+BACKENDS = list(config["backends"])
+MODELS = list(config["models"])
+SEEDS = [int(s) for s in config["seeds"]]
+
+
+def _config_error(msg):
+    raise WorkflowError(f"config error: {msg}")
+
+
+for _model, _spec in config["models"].items():
+    for _b in _spec.get("backends") or []:
+        if _b not in BACKENDS:
+            _config_error(
+                f"models.{_model}.backends lists '{_b}', which is not a configured backend "
+                f"(configured: {', '.join(BACKENDS) or 'none'}). Add it under `backends:` or remove it."
+            )
+
+
+# --- datasets ---
+
+
+def dataset_spec(dataset):
+    return config["datasets"][dataset]
+
+
+def dataset_dir(dataset):
+    """Where the raw dataset lives: `path` if set, else resources/datasets/{name}."""
+    return dataset_spec(dataset).get("path") or f"resources/datasets/{dataset}"
+
+
+def synthetic_datasets():
+    return [d for d in DATASETS if dataset_spec(d)["format"] == "synthetic"]
+
+
+def listening_log(dataset):
+    """The dataset's listening log: .tsv, or .tsv.bz2 where only that exists."""
+    base = Path(dataset_dir(dataset)) / "userid_trackid_timestamp.tsv"
+    if dataset_spec(dataset)["format"] == "synthetic":
+        return str(base)
+    for candidate in (base, base.with_name(f"{base.name}.bz2")):
+        if candidate.exists():
+            return str(candidate)
+    _config_error(
+        f"dataset '{dataset}': no listening log at {base} or {base}.bz2. "
+        f"Put Music4All-Onion's userid_trackid_timestamp.tsv[.bz2] there, or set datasets.{dataset}.path."
+    )
+
+
+def audio_dir(dataset):
+    path = Path(dataset_dir(dataset)) / "audios"
+    if dataset_spec(dataset)["format"] != "synthetic" and not path.is_dir():
+        _config_error(
+            f"dataset '{dataset}': no audio folder at {path}. "
+            f"Put the clips there as audios/{{track_id}}.mp3, or set datasets.{dataset}.path."
+        )
+    return str(path)
+
+
+# --- backends and models ---
+
+
+def backend_spec(backend):
+    return config["backends"][backend]
+
+
+def model_spec(model):
+    return config["models"][model]
+
+
+def model_type(model):
+    return model_spec(model)["type"]
+
+
+def model_backends(model):
+    """Backend directories a model runs with: `none`, or its backends (+ `random`)."""
+    spec = model_spec(model)
+    if model_type(model) == "pop":
+        return ["none"]
+    backends = list(spec.get("backends") or BACKENDS)
+    if model_type(model) in ("shallow", "bert4rec") and spec.get("random_baseline", True):
+        backends.append("random")
+    return backends
+
+
+def embeddings_for(wildcards):
+    """The embedding file a run reads; none for `none`/`random`."""
+    if wildcards.backend in RESERVED_BACKENDS:
+        return []
+    return f"results/{wildcards.dataset}/embeddings/{wildcards.backend}.h5"
+
+
+def embed_shards(wildcards):
+    n = backend_spec(wildcards.backend)["shards"]
+    return [
+        f"results/{wildcards.dataset}/embeddings/{wildcards.backend}/shard{i}-of-{n}.h5"
+        for i in range(n)
+    ]
+
+
+def backend_metadata_files(wildcards):
+    """Dataset files a backend reads instead of (or beside) audio."""
+    spec = backend_spec(wildcards.backend)
+    root = Path(dataset_dir(wildcards.dataset))
+    if spec["type"] == "oracle":
+        return [str(root / "id_genres.tsv")]
+    if spec["type"] == "mfcc" and spec.get("source") == "dataset":
+        stats = root / "id_mfcc_stats.tsv"
+        return [str(stats if stats.exists() else stats.with_name(f"{stats.name}.bz2"))]
+    return []
+
+
+def run_dirs(dataset):
+    return [
+        f"results/{dataset}/runs/{model}/{backend}/seed{seed}"
+        for model in MODELS
+        for backend in model_backends(model)
+        for seed in SEEDS
+    ]
+
+
+def run_metrics(dataset):
+    return [f"{run}/metrics_{part}.parquet" for run in run_dirs(dataset) for part in ("val", "test")]
+
+
+def all_targets():
+    targets = []
+    for dataset in DATASETS:
+        targets += [
+            f"results/{dataset}/split/stats.csv",
+            f"results/{dataset}/report/metrics.csv",
+        ]
+    return targets
+
+
+def _alternatives(names, fallback="__none__"):
+    """A wildcard regex matching exactly these names (or nothing)."""
+    return "|".join(re.escape(n) for n in names) if names else fallback
+
+
+wildcard_constraints:
+    dataset=_alternatives(DATASETS),
+    backend=_alternatives(BACKENDS + list(RESERVED_BACKENDS)),
+    model=_alternatives(MODELS),
+    seed=r"\d+",
+    part="train|val|test",

@@ -1,0 +1,2 @@
+"""Snakemake script for rule split (being written)."""
+raise SystemExit("rule split: not written yet")

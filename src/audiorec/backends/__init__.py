@@ -1,0 +1,1 @@
+from .registry import backend_types, build_backend  # noqa: F401
