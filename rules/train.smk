@@ -1,4 +1,4 @@
-# Recommenders: one job per model x backend x seed, then per-user metrics per part.
+# Recommenders: one job per model x backend x seed.
 
 
 rule train:
@@ -25,19 +25,3 @@ rule train:
     script:
         "../scripts/train.py"
 
-
-rule evaluate:
-    """Per-user metrics of one run on one part; cheap, so metric changes never retrain."""
-    input:
-        recs="results/{dataset}/runs/{model}/{backend}/seed{seed}/recs_{part}.parquet",
-        truth="results/{dataset}/split/{part}.parquet",
-    output:
-        "results/{dataset}/runs/{model}/{backend}/seed{seed}/metrics_{part}.parquet",
-    params:
-        k=config["evaluation"]["k"],
-    log:
-        "logs/{dataset}/evaluate/{model}/{backend}/seed{seed}_{part}.log",
-    conda:
-        "../envs/core.yaml"
-    script:
-        "../scripts/evaluate.py"
