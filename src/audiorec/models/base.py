@@ -50,9 +50,13 @@ class NeuralRecommender(nn.Module, Recommender):
     frozen: tuple[str, ...] = ()
 
     @abstractmethod
-    def train_epoch(self, optimizer: torch.optim.Optimizer, rng: np.random.Generator) -> float:
+    def train_epoch(self, optimizer: torch.optim.Optimizer, rng: np.random.Generator, max_steps: int | None = None) -> float:
         """One pass over the training data; returns the mean loss. All randomness from `rng`
-        (and torch's global RNG, which `fit` seeds per epoch, for dropout)."""
+        (and torch's global RNG, which `fit` seeds per epoch, for dropout). `max_steps`
+        stops early (benchmarks time a few steps of a paper-scale epoch)."""
+
+    @abstractmethod
+    def steps_per_epoch(self) -> int: ...
 
     def saved_state(self) -> dict[str, torch.Tensor]:
         return {k: v.detach().clone() for k, v in self.state_dict().items() if k not in self.frozen}

@@ -152,10 +152,15 @@ class Bert4Rec(NeuralRecommender):
             batches += [chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
         return [batches[i] for i in rng.permutation(len(batches))]
 
-    def train_epoch(self, optimizer: torch.optim.Optimizer, rng: np.random.Generator) -> float:
+    def steps_per_epoch(self) -> int:
+        return -(-(len(self.indptr) - 1) // self.batch_size)
+
+    def train_epoch(self, optimizer: torch.optim.Optimizer, rng: np.random.Generator, max_steps: int | None = None) -> float:
         device = self.device
         total, steps = 0.0, 0
         for users in self.epoch_batches(rng):
+            if max_steps is not None and steps >= max_steps:
+                break
             inputs, labels = self.mask_batch(self.sequences(users, append_mask=False), rng)
             if not (labels != IGNORE).any():
                 continue

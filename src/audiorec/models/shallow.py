@@ -172,11 +172,16 @@ class ShallowNet(NeuralRecommender):
         scores = pair_dot(user_out, item_out, torch.as_tensor(inverse, device=device), torch.as_tensor(cols, device=device))
         return hinge_loss(scores[:b], scores[b:].view(b, m), self.margin, torch.as_tensor(valid, device=device))
 
-    def train_epoch(self, optimizer: torch.optim.Optimizer, rng: np.random.Generator) -> float:
+    def steps_per_epoch(self) -> int:
+        return -(-len(self.pair_users) // self.batch_size)
+
+    def train_epoch(self, optimizer: torch.optim.Optimizer, rng: np.random.Generator, max_steps: int | None = None) -> float:
         order = rng.permutation(len(self.pair_users))
         self.unfilled_negatives = 0
         total, steps = 0.0, 0
         for start in range(0, len(order), self.batch_size):
+            if max_steps is not None and steps >= max_steps:
+                break
             idx = order[start : start + self.batch_size]
             optimizer.zero_grad(set_to_none=True)
             loss = self.batch_loss(self.pair_users[idx], self.pair_items[idx], rng)
