@@ -28,7 +28,7 @@ import polars as pl
 
 LOG_COLUMNS = ("user_id", "track_id", "timestamp")
 DEFAULT_TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
-DEFAULT_BLOCK_BYTES = 64 << 20
+DEFAULT_BLOCK_BYTES = 16 << 20  # below glibc's largest mmap threshold, so block buffers are reused
 
 MalformedPolicy = Literal["error", "skip"]
 
@@ -108,15 +108,15 @@ def _blocks(stream: BinaryIO, raw: BinaryIO, first: bytes, block_bytes: int) -> 
     while not eof:
         data = stream.read(block_bytes)
         eof = not data
-        data = carry + data
         if eof:
-            block, carry = data, b""
+            block, carry = carry, b""
         else:
             cut = data.rfind(b"\n")
             if cut < 0:
-                carry = data
+                carry += data
                 continue
-            block, carry = data[: cut + 1], data[cut + 1 :]
+            # one copy per block: the carried partial line and the new data up to its last newline
+            block, carry = b"".join((carry, memoryview(data)[: cut + 1])), data[cut + 1 :]
         if block:
             n = block.count(b"\n") + (not block.endswith(b"\n"))
             yield _Block(block, line, n, raw.tell())

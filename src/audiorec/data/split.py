@@ -187,7 +187,19 @@ class IdIndex:
         return self._ids.len()
 
     def encode(self, frame: pl.DataFrame, column: str, code: str) -> pl.DataFrame:
-        """`frame` with `column` replaced by its codes in `code` (row order not kept)."""
+        """`frame` with `column` replaced by its codes in `code` (row order not kept).
+
+        A column in long runs (the real log is grouped by user) is encoded run by run,
+        which avoids a join that would also copy the frame's other string columns.
+        """
+        ids = frame.get_column(column)
+        sample = ids.head(4096)
+        if sample.len() >= 64 and (sample.rle_id().max() or 0) * 8 < sample.len():  # type: ignore[operator]
+            runs = ids.rle().struct.unnest()
+            runs = runs.select(pl.col("value").alias(column), "len").with_row_index("run")
+            values = self.encode(runs, column, code).sort("run")  # the join does not keep order
+            codes = np.repeat(values.get_column(code).to_numpy(), values.get_column("len").to_numpy())
+            return frame.drop(column).with_columns(pl.Series(code, codes, dtype=pl.UInt32))
         table = self._table.rename({"id": column, "code": code})
         joined = frame.join(table, on=column, how="left")
         if joined.get_column(code).null_count():
@@ -463,9 +475,11 @@ def temporal_protocol(windows: WindowAggregates) -> PartAssignment:
         removed.append((name, candidates.filter(~flags)))
         candidates = candidates.filter(flags)
 
-    known = train.get_column("key")
-    if windows.history is not None:
-        known = pl.concat([known, windows.history])
+    # Pairs heard before: look the (few) test-period pairs up in the (many) earlier ones,
+    # so the hash set is built on the small side.
+    asked = candidates.get_column("key").implode()
+    earlier = [train.get_column("key")] + ([windows.history] if windows.history is not None else [])
+    known = pl.concat([keys.filter(keys.is_in(asked)) for keys in earlier])
     apply("known_pairs", ~pl.col("key").is_in(known.implode()))
     train_users = train.select(_user_of(pl.col("key")).unique())["key"]
     train_tracks = train.select(_track_of(pl.col("key")).unique())["key"]
