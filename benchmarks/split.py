@@ -47,7 +47,10 @@ def worker(log_path: str, history: str) -> None:
                 "total_s": t_total,
                 "cpu_s": usage.ru_utime + usage.ru_stime,
                 "peak_rss_gb": usage.ru_maxrss * 1024 / 1e9,  # ru_maxrss is in KiB on Linux
-                "table2": {p: [stats[p]["users"], stats[p]["items"], stats[p]["interactions"]] for p in ("train", "val", "test")},
+                "table2": {
+                    p: [stats[p]["users"], stats[p]["items"], stats[p]["interactions"]]
+                    for p in ("train", "val", "test")
+                },
             }
         )
     )

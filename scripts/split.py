@@ -1,9 +1,12 @@
 """Snakemake script for rule split: the listening log -> train/val/test Parquet + stats.csv."""
 
+import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # noqa: F821
+# polars sizes its thread pool when first imported: give it the job's threads, not the node's.
+os.environ.setdefault("POLARS_MAX_THREADS", str(max(1, int(snakemake.threads))))  # noqa: F821
 
 from audiorec.data.split import SplitSettings, split_log, write_split  # noqa: E402
 from audiorec.runtime import set_threads, setup_logging  # noqa: E402

@@ -61,21 +61,36 @@ def rule_log() -> list[tuple[str, str, datetime | str]]:
     d = datetime
     return [
         # anchors: in train with every track, then new tracks in the test period
-        ("a1", "t1", d(2019, 6, 1)), ("a1", "t2", d(2019, 6, 2)), ("a1", "t3", d(2019, 6, 3)),
-        ("a1", "t4", d(2019, 6, 4)), ("a1", "t5", d(2019, 6, 5)), ("a1", "t6", d(2019, 6, 6)),
-        ("a2", "t1", d(2019, 7, 1)), ("a2", "t2", d(2020, 3, 1)),
-        ("a3", "t1", d(2019, 7, 1)), ("a3", "t3", d(2020, 3, 1)),
-        ("a4", "t1", d(2019, 7, 1)), ("a4", "t4", d(2020, 3, 1)),
+        ("a1", "t1", d(2019, 6, 1)),
+        ("a1", "t2", d(2019, 6, 2)),
+        ("a1", "t3", d(2019, 6, 3)),
+        ("a1", "t4", d(2019, 6, 4)),
+        ("a1", "t5", d(2019, 6, 5)),
+        ("a1", "t6", d(2019, 6, 6)),
+        ("a2", "t1", d(2019, 7, 1)),
+        ("a2", "t2", d(2020, 3, 1)),
+        ("a3", "t1", d(2019, 7, 1)),
+        ("a3", "t3", d(2020, 3, 1)),
+        ("a4", "t1", d(2019, 7, 1)),
+        ("a4", "t4", d(2020, 3, 1)),
         # repeat: played in train, again in the test period -> not new
-        ("r", "t1", d(2019, 8, 1)), ("r", "t2", d(2020, 3, 2)), ("r", "t1", d(2020, 3, 3)),
+        ("r", "t1", d(2019, 8, 1)),
+        ("r", "t2", d(2020, 3, 2)),
+        ("r", "t1", d(2020, 3, 3)),
         # old: played only long before the train window -> known under history=all only
-        ("o", "t1", d(2019, 8, 1)), ("o", "t5", d(2015, 1, 1)), ("o", "t5", d(2020, 3, 4)),
+        ("o", "t1", d(2019, 8, 1)),
+        ("o", "t5", d(2015, 1, 1)),
+        ("o", "t5", d(2020, 3, 4)),
         # corrupt: a 1970 listen does not count as history
-        ("c", "t1", d(2019, 8, 1)), ("c", "t6", "1970-01-01 01:00:00"), ("c", "t6", d(2020, 3, 5)),
+        ("c", "t1", d(2019, 8, 1)),
+        ("c", "t6", "1970-01-01 01:00:00"),
+        ("c", "t6", d(2020, 3, 5)),
         # cold user: only in the test period
         ("cu", "t1", d(2020, 3, 6)),
         # cold item: t9 never in train
-        ("ci", "t1", d(2019, 8, 1)), ("ci", "t9", d(2020, 3, 7)), ("ci", "t2", d(2020, 3, 7)),
+        ("ci", "t1", d(2019, 8, 1)),
+        ("ci", "t9", d(2020, 3, 7)),
+        ("ci", "t2", d(2020, 3, 7)),
     ]
 
 
@@ -86,9 +101,15 @@ def rule_result(tmp_path):
 
 def test_train_is_the_12_months_before_test_start(rule_result):
     train = rule_result.train
-    assert pairs(train) == {
-        ("a1", f"t{i}") for i in range(1, 7)
-    } | {("a2", "t1"), ("a3", "t1"), ("a4", "t1"), ("r", "t1"), ("o", "t1"), ("c", "t1"), ("ci", "t1")}
+    assert pairs(train) == {("a1", f"t{i}") for i in range(1, 7)} | {
+        ("a2", "t1"),
+        ("a3", "t1"),
+        ("a4", "t1"),
+        ("r", "t1"),
+        ("o", "t1"),
+        ("c", "t1"),
+        ("ci", "t1"),
+    }
     assert train["plays"].to_list() == [1] * train.height  # test-period replays of r/t1 are not train plays
 
 
@@ -137,9 +158,22 @@ def test_stats_count_every_filter(rule_result):
         assert row["items"] == frame["track_id"].n_unique()
         assert row["listens"] == frame["plays"].sum()
     assert [n for n in r.stats["name"]] == [
-        "log", "malformed_columns", "malformed_empty_id", "malformed_timestamp", "malformed_encoding",
-        "too_old", "before_train_window", "after_test_end", "train_window", "test_window",
-        "known_pairs", "cold_users", "cold_items", "train", "val", "test",
+        "log",
+        "malformed_columns",
+        "malformed_empty_id",
+        "malformed_timestamp",
+        "malformed_encoding",
+        "too_old",
+        "before_train_window",
+        "after_test_end",
+        "train_window",
+        "test_window",
+        "known_pairs",
+        "cold_users",
+        "cold_items",
+        "train",
+        "val",
+        "test",
     ]
 
 
@@ -149,10 +183,14 @@ def test_window_edges_are_half_open(tmp_path):
         ("a", "t_before", TRAIN_START - timedelta(seconds=1)),  # just before: history only
         ("a", "t_last", TEST_START - timedelta(seconds=1)),  # last second of train: in
         ("a", "t_test", TEST_START),  # exactly test_start: test period, not train
-        ("b", "t_start", datetime(2019, 5, 1)), ("b", "t_last", datetime(2019, 5, 1)),
-        ("b", "t_test", datetime(2019, 5, 1)), ("b", "t_before", datetime(2019, 5, 1)),
-        ("c", "t_start", datetime(2019, 5, 1)), ("c", "t_last", TEST_START),
-        ("d", "t_start", datetime(2019, 5, 1)), ("d", "t_before", TEST_START + timedelta(days=1)),
+        ("b", "t_start", datetime(2019, 5, 1)),
+        ("b", "t_last", datetime(2019, 5, 1)),
+        ("b", "t_test", datetime(2019, 5, 1)),
+        ("b", "t_before", datetime(2019, 5, 1)),
+        ("c", "t_start", datetime(2019, 5, 1)),
+        ("c", "t_last", TEST_START),
+        ("d", "t_start", datetime(2019, 5, 1)),
+        ("d", "t_before", TEST_START + timedelta(days=1)),
     ]
     result = split_log(write_log(tmp_path / "log.tsv", rows), SplitSettings())
     assert pairs(result.train.filter(pl.col("user_id") == "a")) == {("a", "t_start"), ("a", "t_last")}
@@ -162,8 +200,11 @@ def test_window_edges_are_half_open(tmp_path):
 
 def test_test_end_is_exclusive_and_counted(tmp_path):
     rows = [
-        ("a", "t1", datetime(2019, 5, 1)), ("a", "t2", datetime(2019, 5, 1)), ("a", "t3", datetime(2019, 5, 1)),
-        ("b", "t1", datetime(2019, 5, 1)), ("c", "t1", datetime(2019, 5, 1)),
+        ("a", "t1", datetime(2019, 5, 1)),
+        ("a", "t2", datetime(2019, 5, 1)),
+        ("a", "t3", datetime(2019, 5, 1)),
+        ("b", "t1", datetime(2019, 5, 1)),
+        ("c", "t1", datetime(2019, 5, 1)),
         ("c", "t2", datetime(2020, 2, 26)),
         ("a", "t2", datetime(2020, 3, 1) - timedelta(seconds=1)),
         ("b", "t2", datetime(2020, 3, 1)),  # exactly test_end: out
@@ -185,8 +226,11 @@ def test_plays_and_first_listen_are_per_window(tmp_path):
         ("a", "t1", datetime(2019, 3, 3)),  # exact duplicate: a second play
         ("a", "t1", datetime(2020, 3, 1)),  # test period: not a train play
         ("a", "t2", datetime(2019, 4, 4)),
-        ("b", "t1", datetime(2019, 4, 4)), ("b", "t2", datetime(2020, 3, 9)), ("b", "t2", datetime(2020, 3, 2)),
-        ("c", "t1", datetime(2019, 4, 4)), ("c", "t2", datetime(2020, 3, 1)),
+        ("b", "t1", datetime(2019, 4, 4)),
+        ("b", "t2", datetime(2020, 3, 9)),
+        ("b", "t2", datetime(2020, 3, 2)),
+        ("c", "t1", datetime(2019, 4, 4)),
+        ("c", "t2", datetime(2020, 3, 1)),
     ]
     result = split_log(write_log(tmp_path / "log.tsv", rows), SplitSettings())
     a1 = result.train.filter((pl.col("user_id") == "a") & (pl.col("track_id") == "t1")).row(0, named=True)
@@ -197,8 +241,14 @@ def test_plays_and_first_listen_are_per_window(tmp_path):
 
 
 def test_rows_are_sorted_by_user_first_listen_track(tmp_path):
-    rows = [("b", "t2", datetime(2019, 5, 1)), ("b", "t1", datetime(2019, 5, 1)), ("a", "t3", datetime(2019, 4, 1)),
-            ("a", "t1", datetime(2019, 6, 1)), ("a", "t2", datetime(2020, 3, 1)), ("b", "t3", datetime(2020, 3, 1))]
+    rows = [
+        ("b", "t2", datetime(2019, 5, 1)),
+        ("b", "t1", datetime(2019, 5, 1)),
+        ("a", "t3", datetime(2019, 4, 1)),
+        ("a", "t1", datetime(2019, 6, 1)),
+        ("a", "t2", datetime(2020, 3, 1)),
+        ("b", "t3", datetime(2020, 3, 1)),
+    ]
     result = split_log(write_log(tmp_path / "log.tsv", rows), SplitSettings())
     assert result.train.select("user_id", "track_id").rows() == [("a", "t3"), ("a", "t1"), ("b", "t1"), ("b", "t2")]
 
@@ -222,7 +272,9 @@ def test_output_schema_matches_the_contract(rule_result, tmp_path):
 def test_unsorted_input_and_bz2_and_tiny_blocks_change_nothing(tmp_path, history, monkeypatch):
     rows = random_log(seed=3, n=3000)
     settings = SplitSettings(history=history)
-    base = split_log(write_log(tmp_path / "sorted.tsv", sorted(rows, key=lambda r: (r[0], str(r[2])), reverse=True)), settings)
+    base = split_log(
+        write_log(tmp_path / "sorted.tsv", sorted(rows, key=lambda r: (r[0], str(r[2])), reverse=True)), settings
+    )
     shuffled = rows[:]
     random.Random(1).shuffle(shuffled)
     monkeypatch.setattr(split_mod, "PAIR_TOTALS_COMPACT_ROWS", 50)  # exercise the merging of partial totals
@@ -253,7 +305,9 @@ def test_split_users_golden_values():
     val, test = split_users(pl.Series(users), 0.5, seed=0)
     assert val.to_list() == ["u0", "u4", "u1", "u6"]
     # ... which is the documented rule: rank by BLAKE2b-128 of the id keyed with the seed
-    ranked = sorted(users, key=lambda u: hashlib.blake2b(u.encode(), digest_size=16, key=(0).to_bytes(8, "big")).digest())
+    ranked = sorted(
+        users, key=lambda u: hashlib.blake2b(u.encode(), digest_size=16, key=(0).to_bytes(8, "big")).digest()
+    )
     assert val.to_list() == ranked[:4] and sorted(test.to_list()) == sorted(ranked[4:])
 
 
@@ -270,8 +324,10 @@ def test_same_split_across_runs_and_seeds_matter(tmp_path):
     c = split_log(path, SplitSettings(seed=2))
     assert a.val.equals(b.val) and a.test.equals(b.test)
     assert set(a.val["user_id"]) != set(c.val["user_id"])
-    assert pl.concat([a.val, a.test]).sort("user_id", "timestamp", "track_id").equals(
-        pl.concat([c.val, c.test]).sort("user_id", "timestamp", "track_id")
+    assert (
+        pl.concat([a.val, a.test])
+        .sort("user_id", "timestamp", "track_id")
+        .equals(pl.concat([c.val, c.test]).sort("user_id", "timestamp", "track_id"))
     )
 
 
@@ -331,11 +387,16 @@ def reference_split(rows, settings: SplitSettings) -> dict[str, set[tuple[str, s
     train_users = set(train.index.get_level_values(0))
     train_tracks = set(train.index.get_level_values(1))
     held = held[[u in train_users and t in train_tracks for u, t in held.index]]
-    val_users, _ = split_users(pl.Series(sorted(set(held.index.get_level_values(0)))), settings.val_share, settings.seed)
+    val_users, _ = split_users(
+        pl.Series(sorted(set(held.index.get_level_values(0)))), settings.val_share, settings.seed
+    )
     val_set = set(val_users)
 
     def rows_of(frame):
-        return {(u, t, x.to_pydatetime(), int(p)) for (u, t), x, p in zip(frame.index, frame.timestamp, frame.plays)}
+        return {
+            (u, t, x.to_pydatetime(), int(p))
+            for (u, t), x, p in zip(frame.index, frame.timestamp, frame.plays, strict=True)
+        }
 
     return {
         "train": rows_of(train),
@@ -372,7 +433,9 @@ def test_malformed_rows_error_by_default_and_are_counted_when_skipped(tmp_path):
     path = tmp_path / "log.tsv"
     text = HEADER + "".join(f"{u}\t{t}\t{x if isinstance(x, str) else ts(x)}\n" for u, t, x in rows)
     path.write_text(text + "x\t\t2020-03-01 00:00:00\nx\ty\tnot a time\nonly-one-field\n")
-    with pytest.raises(ListeningLogError, match=r"line 27: malformed row \(empty track_id\).*onion.split.malformed_rows"):
+    with pytest.raises(
+        ListeningLogError, match=r"line 27: malformed row \(empty track_id\).*onion.split.malformed_rows"
+    ):
         split_log(path, SplitSettings(), where="datasets.onion.split")
     result = split_log(path, SplitSettings(malformed_rows="skip"))
     assert stat(result, "input", "log")["listens"] == 28
@@ -396,7 +459,11 @@ def test_empty_parts_say_what_to_change(tmp_path):
 def test_settings_defaults_are_the_paper():
     s = SplitSettings.from_config({})
     assert (s.test_start, s.train_start, s.test_end, s.val_share, s.history) == (
-        TEST_START, TRAIN_START, None, 0.5, "all"
+        TEST_START,
+        TRAIN_START,
+        None,
+        0.5,
+        "all",
     )
     assert s.drop_before == datetime(2000, 1, 1) and s.malformed_rows == "error" and s.protocol == "temporal"
 

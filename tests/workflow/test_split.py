@@ -61,7 +61,10 @@ def test_split_rule_on_a_bz2_onion_log(tmp_path: Path) -> None:
             {"user_id": pl.String, "track_id": pl.String, "timestamp": pl.Datetime("us"), "plays": pl.Int64}
         )
     assert train.select("user_id", "track_id", "plays").rows() == [
-        ("alice", "t2", 1), ("alice", "t1", 2), ("bob", "t1", 1), ("bob", "t3", 1)
+        ("alice", "t2", 1),
+        ("alice", "t1", 2),
+        ("bob", "t1", 1),
+        ("bob", "t3", 1),
     ]
     held = pl.concat([val, test]).sort("user_id")
     assert held.select("user_id", "track_id", "plays").rows() == [("alice", "t3", 2), ("bob", "t2", 1)]
@@ -69,7 +72,9 @@ def test_split_rule_on_a_bz2_onion_log(tmp_path: Path) -> None:
     assert val.height == 1 and test.height == 1
 
     stats = pl.read_csv(out / "stats.csv")
-    table2 = {r["name"]: (r["users"], r["items"], r["interactions"]) for r in stats.filter(stage="part").iter_rows(named=True)}
+    table2 = {
+        r["name"]: (r["users"], r["items"], r["interactions"]) for r in stats.filter(stage="part").iter_rows(named=True)
+    }
     assert table2 == {"train": (2, 3, 4), "val": (1, 1, 1), "test": (1, 1, 1)}
     removed = {r["name"]: r["listens"] for r in stats.filter(stage="removed").iter_rows(named=True)}
     assert removed["too_old"] == 1 and removed["before_train_window"] == 1
@@ -90,7 +95,9 @@ def test_malformed_row_stops_the_job_naming_line_and_setting_then_skip_counts_it
     assert "datasets.onion.split.malformed_rows: skip" in log
     assert not (work / "results/onion/split/train.parquet").exists()
 
-    run_workflow(work, config(data, {**SPLIT, "malformed_rows": "skip"}), "--cores", "2", "results/onion/split/stats.csv")
+    run_workflow(
+        work, config(data, {**SPLIT, "malformed_rows": "skip"}), "--cores", "2", "results/onion/split/stats.csv"
+    )
     stats = pl.read_csv(work / "results/onion/split/stats.csv")
     assert stats.filter(name="malformed_columns")["listens"].item() == 1
     assert stats.filter(name="log")["listens"].item() == len(ROWS) + 1

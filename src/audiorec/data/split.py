@@ -149,15 +149,21 @@ class SplitSettings:
         if self.protocol not in PROTOCOLS:
             raise SplitConfigError(f"split setting `protocol`: {self.protocol!r}; known: {', '.join(PROTOCOLS)}.")
         if not isinstance(self.train_months, int) or self.train_months < 1:
-            raise SplitConfigError(f"split setting `train_months` must be a whole number >= 1, not {self.train_months!r}.")
+            raise SplitConfigError(
+                f"split setting `train_months` must be a whole number >= 1, not {self.train_months!r}."
+            )
         if not 0 < float(self.val_share) < 1:
-            raise SplitConfigError(f"split setting `val_share` must lie strictly between 0 and 1, not {self.val_share!r}.")
+            raise SplitConfigError(
+                f"split setting `val_share` must lie strictly between 0 and 1, not {self.val_share!r}."
+            )
         if not isinstance(self.seed, int) or self.seed < 0:
             raise SplitConfigError(f"split setting `seed` must be a whole number >= 0, not {self.seed!r}.")
         if self.history not in ("all", "train_window"):
             raise SplitConfigError(f"split setting `history` must be 'all' or 'train_window', not {self.history!r}.")
         if self.malformed_rows not in ("error", "skip"):
-            raise SplitConfigError(f"split setting `malformed_rows` must be 'error' or 'skip', not {self.malformed_rows!r}.")
+            raise SplitConfigError(
+                f"split setting `malformed_rows` must be 'error' or 'skip', not {self.malformed_rows!r}."
+            )
         if self.test_end is not None and self.test_end <= self.test_start:
             raise SplitConfigError(
                 f"split setting `test_end` ({self.test_end}) must be after `test_start` ({self.test_start})."
@@ -241,9 +247,6 @@ class _Presence:
     def count(self) -> int:
         return int(self.flags.sum())
 
-    def codes(self) -> pl.Series:
-        return pl.Series(np.flatnonzero(self.flags).astype(np.uint32))
-
 
 # Partial aggregates are merged once they hold this many rows (memory vs. merge work).
 PAIR_TOTALS_COMPACT_ROWS = 20_000_000
@@ -266,11 +269,7 @@ class _PairTotals:
             self.compact_rows = max(self.compact_rows, 2 * self.rows)
 
     def _compact(self) -> None:
-        merged = (
-            pl.concat(self.parts)
-            .group_by("key")
-            .agg(pl.col("first").min(), pl.col("plays").sum())
-        )
+        merged = pl.concat(self.parts).group_by("key").agg(pl.col("first").min(), pl.col("plays").sum())
         self.parts, self.rows = [merged], merged.height
 
     def result(self) -> pl.DataFrame:
@@ -312,7 +311,9 @@ PAIR_KEY = (pl.col("user").cast(pl.UInt64) * (1 << 32) + pl.col("track").cast(pl
 
 
 def _pair_totals(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.group_by(PAIR_KEY).agg(pl.col("timestamp").min().alias("first"), pl.len().cast(pl.Int64).alias("plays"))
+    return frame.group_by(PAIR_KEY).agg(
+        pl.col("timestamp").min().alias("first"), pl.len().cast(pl.Int64).alias("plays")
+    )
 
 
 @dataclass
@@ -420,18 +421,28 @@ def _mark(pu: _Presence, pt: _Presence, frame: pl.DataFrame, users: IdIndex, tra
 # --- protocols: window aggregates -> parts ---
 
 
+@dataclass(frozen=True)
+class Removal:
+    """One filter step of a protocol: its name, the window it filtered, the pairs it removed."""
+
+    name: str
+    window: Literal["train_window", "test_window"]
+    pairs: pl.DataFrame  # pair totals (key, first, plays)
+
+
 @dataclass
 class PartAssignment:
     """A protocol's result: the parts as pair totals (key, first, plays) and its filter steps.
 
-    `removed` lists, in the order applied, each filter's name and the pair totals it
-    removed from the test-period candidates; stats.csv reports them.
+    `removed` lists the filters in the order applied, per window; stats.csv reports each
+    as what it removed from that window. `temporal` filters only the test window; a
+    protocol that holds tracks out of train (cold items) also filters the train window.
     """
 
     train: pl.DataFrame
     val: pl.DataFrame
     test: pl.DataFrame
-    removed: list[tuple[str, pl.DataFrame]]
+    removed: list[Removal]
 
 
 def _user_of(key: pl.Expr) -> pl.Expr:
@@ -459,7 +470,9 @@ def split_users(user_ids: pl.Series, val_share: float, seed: int) -> tuple[pl.Se
 
     ordered = sorted(ids, key=lambda u: (rank(u), u))
     n_val = math.floor(Fraction(repr(float(val_share))) * len(ordered))
-    return pl.Series("user_id", ordered[:n_val], dtype=pl.String), pl.Series("user_id", ordered[n_val:], dtype=pl.String)
+    return pl.Series("user_id", ordered[:n_val], dtype=pl.String), pl.Series(
+        "user_id", ordered[n_val:], dtype=pl.String
+    )
 
 
 def temporal_protocol(windows: WindowAggregates) -> PartAssignment:
@@ -467,12 +480,12 @@ def temporal_protocol(windows: WindowAggregates) -> PartAssignment:
     settings = windows.settings
     train = windows.train
     candidates = windows.test_window
-    removed: list[tuple[str, pl.DataFrame]] = []
+    removed: list[Removal] = []
 
     def apply(name: str, keep: pl.Expr) -> None:
         nonlocal candidates
         flags = candidates.select(keep.alias("keep"))["keep"]
-        removed.append((name, candidates.filter(~flags)))
+        removed.append(Removal(name, "test_window", candidates.filter(~flags)))
         candidates = candidates.filter(flags)
 
     # Pairs heard before: look the (few) test-period pairs up in the (many) earlier ones,
@@ -554,10 +567,24 @@ def _stats(windows: WindowAggregates, parts: PartAssignment) -> pl.DataFrame:
     """stats.csv: the input, every filter's removals in order, the parts (docs/split.md)."""
     rows: list[dict[str, Any]] = []
 
-    def add(stage: str, name: str, listens: int, interactions: int | None = None, users: int | None = None,
-            items: int | None = None) -> None:
-        rows.append({"stage": stage, "name": name, "listens": listens, "interactions": interactions,
-                     "users": users, "items": items})
+    def add(
+        stage: str,
+        name: str,
+        listens: int,
+        interactions: int | None = None,
+        users: int | None = None,
+        items: int | None = None,
+    ) -> None:
+        rows.append(
+            {
+                "stage": stage,
+                "name": name,
+                "listens": listens,
+                "interactions": interactions,
+                "users": users,
+                "items": items,
+            }
+        )
 
     read = windows.read
     n_users, n_tracks = windows.presence["valid"]
@@ -567,24 +594,35 @@ def _stats(windows: WindowAggregates, parts: PartAssignment) -> pl.DataFrame:
     kept_users, kept_tracks = windows.presence["kept"]
     add("removed", "too_old", windows.listens["too_old"], None, n_users - kept_users, n_tracks - kept_tracks)
     recent_users, recent_tracks = windows.presence["from_train_start"]
-    add("removed", "before_train_window", windows.listens["before_train_window"], None,
-        kept_users - recent_users, kept_tracks - recent_tracks)
+    add(
+        "removed",
+        "before_train_window",
+        windows.listens["before_train_window"],
+        None,
+        kept_users - recent_users,
+        kept_tracks - recent_tracks,
+    )
     windowed = pl.concat([windows.train.select("key"), windows.test_window.select("key")])
     w = windowed.select(
         _user_of(pl.col("key")).n_unique().alias("u"), _track_of(pl.col("key")).n_unique().alias("t")
     ).row(0)
     add("removed", "after_test_end", windows.listens["after_test_end"], None, recent_users - w[0], recent_tracks - w[1])
-    train = _totals(windows.train)
-    add("window", "train_window", **train)
-    before = _totals(windows.test_window)
-    add("window", "test_window", **before)
-    remaining = windows.test_window
-    for name, gone in parts.removed:
-        remaining = remaining.join(gone.select("key"), on="key", how="anti")
-        after = _totals(remaining)
-        add("removed", name, gone.get_column("plays").sum() or 0, gone.height,
-            before["users"] - after["users"], before["items"] - after["items"])
-        before = after
+    for window in ("train_window", "test_window"):
+        remaining = windows.train if window == "train_window" else windows.test_window
+        before = _totals(remaining)
+        add("window", window, **before)
+        for step in (r for r in parts.removed if r.window == window):
+            remaining = remaining.join(step.pairs.select("key"), on="key", how="anti")
+            after = _totals(remaining)
+            add(
+                "removed",
+                step.name,
+                step.pairs.get_column("plays").sum() or 0,
+                step.pairs.height,
+                before["users"] - after["users"],
+                before["items"] - after["items"],
+            )
+            before = after
     for part in PARTS:
         add("part", part, **_totals(getattr(parts, part)))
     return pl.DataFrame(rows, schema=STATS_SCHEMA)
@@ -615,8 +653,23 @@ def split_log(
     read_s = time.perf_counter() - t0
     log.info(
         "read %s rows of %s in %.1f s (%.2f M rows/s); valid listens span %s to %s",
-        f"{windows.read.rows:,}", path, read_s, windows.read.rows / max(read_s, 1e-9) / 1e6,
-        windows.first_timestamp, windows.last_timestamp,
+        f"{windows.read.rows:,}",
+        path,
+        read_s,
+        windows.read.rows / max(read_s, 1e-9) / 1e6,
+        windows.first_timestamp,
+        windows.last_timestamp,
+    )
+    history = (
+        f"{windows.history.len():,} heard before the train window"
+        if windows.history is not None
+        else "no earlier history kept (history: train_window)"
+    )
+    log.info(
+        "pairs: %s in the train window, %s in the test window, %s",
+        f"{windows.train.height:,}",
+        f"{windows.test_window.height:,}",
+        history,
     )
     if windows.read.malformed_total:
         log.warning("skipped %d malformed rows: %s", windows.read.malformed_total, dict(windows.read.malformed))
@@ -679,8 +732,13 @@ def _check_not_empty(parts: PartAssignment, windows: WindowAggregates, path: str
             )
 
 
-def write_split(result: SplitResult, train: str | os.PathLike[str], val: str | os.PathLike[str],
-                test: str | os.PathLike[str], stats: str | os.PathLike[str]) -> None:
+def write_split(
+    result: SplitResult,
+    train: str | os.PathLike[str],
+    val: str | os.PathLike[str],
+    test: str | os.PathLike[str],
+    stats: str | os.PathLike[str],
+) -> None:
     """Write the parts (Parquet) and stats (CSV), each atomically."""
     for frame, path in ((result.train, train), (result.val, val), (result.test, test)):
         write_parquet(frame, Path(path))
