@@ -196,3 +196,20 @@ def test_from_config_rejects_unknown_keys():
     with pytest.raises(ValueError, match="report.test"):
         ReportSettings.from_config({"test": "wilcoxon"}, k=10)
     assert ReportSettings.from_config({"alpha": 0.01}, k=10).alpha == 0.01
+
+
+def test_schema_defaults_match_report_settings(repo_root):
+    """The schema documents the defaults the workflow fills in; the library's must agree."""
+    import yaml
+
+    schema = yaml.safe_load((repo_root / "schemas" / "config.schema.yaml").read_text())
+    report = schema["properties"]["report"]
+    assert report["additionalProperties"] is False
+    defaults = ReportSettings()
+    for key, spec in report["properties"].items():
+        assert "description" in spec, key
+        assert spec["default"] == getattr(defaults, key), key
+    assert set(report["properties"]) == set(ReportSettings.__dataclass_fields__) - {"k"}
+    evaluation = schema["properties"]["evaluation"]
+    assert evaluation["additionalProperties"] is False
+    assert evaluation["properties"]["k"]["default"] == defaults.k
