@@ -10,7 +10,10 @@ score matrix product + top-k that any ranking over all items pays. This measures
 - `rule`:    what rule evaluate does: read recs + split part from Parquet, per_user_metrics,
              write the metrics Parquet.
 
-Usage: python benchmarks/evaluate.py [--users 6092 --items 56193 --k 50 --dim 256]
+With --significance it also times the report's aggregation and tests at paper scale
+(pop + knn/shallow/bert4rec with the paper's 7 backends, + random for shallow/bert4rec).
+
+Usage: python benchmarks/evaluate.py [--users 6092 --items 56193 --k 50 --dim 256] [--significance]
 Prints a Markdown table (benchmarks/RESULTS.md records results and the machine).
 """
 
@@ -30,7 +33,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from audiorec.evaluation.metrics import per_user_metrics  # noqa: E402
+from audiorec.evaluation.metrics import METRICS, per_user_metrics  # noqa: E402
+from audiorec.report.aggregate import Catalogue, ReportSettings, compare, summarise  # noqa: E402
+
+PAPER_BACKENDS = ["mfcc", "musicnn", "mert", "music2vec", "musicfm", "encodecmae", "jukebox"]
 
 
 def make_frames(users: int, items: int, k: int, relevant_mean: float, hit_share: float, seed: int):
@@ -90,6 +96,39 @@ def bound(users: int, items: int, dim: int, k: int, chunk: int, seed: int) -> fl
     return run
 
 
+def significance_timing(users: int, n_permutations: int, seed: int) -> tuple[float, float, int]:
+    """(summary seconds, tests seconds, rows) of the report on random seed-averaged per-user metrics."""
+    catalogue = Catalogue(
+        {"pop": "pop", "knn": "knn", "shallow": "shallow", "bert4rec": "bert4rec"}, {b: b for b in PAPER_BACKENDS}
+    )
+    runs = {"pop": ["none"], "knn": PAPER_BACKENDS, "shallow": [*PAPER_BACKENDS, "random"]}
+    runs["bert4rec"] = runs["shallow"]
+    rng = np.random.default_rng(seed)
+    user_ids = [f"user{u:06d}" for u in range(users)]
+    frames = [
+        pl.DataFrame(
+            {
+                "model": model,
+                "backend": backend,
+                "split": split,
+                "user_id": user_ids,
+                **{m: (rng.random(users) < 0.3) * rng.random(users) for m in METRICS},
+                "n_seeds": 1,
+            }
+        )
+        for model, backends in runs.items()
+        for backend in backends
+        for split in ("val", "test")
+    ]
+    averaged = pl.concat(frames)
+    settings = ReportSettings(n_permutations=n_permutations)
+    start = time.perf_counter()
+    summary = summarise(averaged, settings, catalogue)
+    mid = time.perf_counter()
+    sig = compare(averaged, summary, settings, catalogue)
+    return mid - start, time.perf_counter() - mid, len(sig)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=6092)
@@ -102,6 +141,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--significance", action="store_true", help="also time metrics.csv + significance.csv")
+    parser.add_argument("--n-permutations", type=int, default=10000)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -134,6 +175,13 @@ def main() -> None:
         print(f"| bound: matmul + top-{args.k} | {dim} | {bound_s:.3f} | 1.00 | |")
         print(f"| metrics (in memory) | – | {metrics_s:.3f} | {metrics_s / bound_s:.3f} | {(bound_s + metrics_s) / bound_s:.3f} |")
         print(f"| rule evaluate (Parquet in/out) | – | {rule_s:.3f} | {rule_s / bound_s:.3f} | {(bound_s + rule_s) / bound_s:.3f} |")
+    if args.significance:
+        summary_s, tests_s, n_rows = significance_timing(args.users, args.n_permutations, args.seed)
+        print()
+        print(f"| report step ({args.users} users, 3 models x 7-8 backends + pop, 2 splits) | seconds |")
+        print("|---|---|")
+        print(f"| metrics.csv (means + t intervals) | {summary_s:.2f} |")
+        print(f"| significance.csv ({n_rows} rows, sign-flip B={args.n_permutations} + paired t, Holm) | {tests_s:.2f} |")
 
 
 if __name__ == "__main__":
