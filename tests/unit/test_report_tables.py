@@ -7,7 +7,7 @@ from pathlib import Path
 import matplotlib.image as mpimg
 import polars as pl
 import pytest
-from test_report import CATALOGUE, LEVEL, RUNS, write_runs
+from test_report_aggregate import CATALOGUE, LEVEL, RUNS, write_runs
 
 from audiorec.report.aggregate import Catalogue, ReportSettings, compare, summarise
 from audiorec.report.build import ReportOutputs, build_report
@@ -78,6 +78,11 @@ def test_table3_reference_column_matches_by_type(tmp_path):
         ("part,users,items,interactions\ntrain,10,20,30\nvalidation,4,5,6\ntest,4,6,7\n", {"val": 4}),
         ("Split,Users,Items,Interactions,malformed_columns\ntrain,10,20,30,0\nval,4,5,6,0\n", {"val": 4}),
         ("part,statistic,value\ntrain,users,10\nvalidation,users,4\ntrain,items,20\nvalidation,items,5\n", {"val": 4}),
+        (  # the split stage's own layout (docs/split.md)
+            "stage,name,listens,interactions,users,items\ninput,log,100,,12,30\nremoved,too_old,5,,1,2\n"
+            "part,train,50,40,10,20\npart,val,9,6,4,5\npart,test,9,7,4,6\n",
+            {"val": 4},
+        ),
     ],
 )
 def test_read_split_stats_is_tolerant(tmp_path, csv, expected):
@@ -89,6 +94,10 @@ def test_read_split_stats_is_tolerant(tmp_path, csv, expected):
     md = table2(path, with_reference=True)
     assert _row(md, "val")[1] == "4"
     assert "6,092" in _row(md, "val")
+    assert frame.columns[:3] == ["part", "users", "items"]
+    if "stage" in csv:
+        assert frame["part"].to_list() == ["train", "val", "test"]
+        assert _row(md, "removed", "too_old")  # the whole file is shown below the per-part table
 
 
 def test_table2_unknown_layout_is_shown_raw(tmp_path):

@@ -1,6 +1,6 @@
 """rule evaluate + rule report on a fake results tree, then `snakemake --report`.
 
-Upstream stages are stood in for by files (tests/workflow/fake_results.py); only the
+Upstream stages are stood in for by files (tests/workflow/fake_report_tree.py); only the
 evaluate and report rules may run (`--allowed-rules`), and the test checks that none of
 the planted files was rewritten.
 """
@@ -14,10 +14,10 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from conftest import run_workflow
-from fake_results import HIT_RATES, K, SEEDS, fake_config, write_fake_tree
+from fake_report_tree import HIT_RATES, K, SEEDS, fake_config, write_fake_tree
 
 from audiorec.evaluation.metrics import per_user_metrics
+from tests.conftest import run_workflow
 
 DATASET = "onion"
 REPORT = Path("results") / DATASET / "report"

@@ -17,7 +17,9 @@ import logging
 import polars as pl
 import torch
 
-METRICS = ("hitrate", "recall", "ndcg", "mrr", "precision")
+from audiorec.evaluation.metric_names import METRICS
+
+__all__ = ["METRICS", "RecsError", "per_user_metrics", "ranking_metrics"]
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from audiorec.evaluation.metrics import METRICS
+from audiorec.evaluation.metric_names import METRICS
 from audiorec.evaluation.stats import holm, mean_ci, paired_t_test, sign_flip_pvalues
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
-from audiorec.evaluation.metrics import METRICS
+from audiorec.evaluation.metric_names import METRICS
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
-from audiorec.evaluation.metrics import METRICS  # noqa: E402
+from audiorec.evaluation.metric_names import METRICS  # noqa: E402
 from audiorec.io import atomic_path  # noqa: E402
 from audiorec.report.aggregate import Catalogue, ReportSettings  # noqa: E402
 from audiorec.report.tables import backend_label, model_label  # noqa: E402

@@ -116,28 +116,33 @@ def table3(
     return _md_table(header, rows) + "\n\n" + "\n".join(f"- {n}" for n in notes)
 
 
-def read_split_stats(path: str | os.PathLike[str]) -> tuple[pl.DataFrame | None, pl.DataFrame]:
-    """(normalised, raw) split statistics.
+STAT_ORDER = ("users", "items", "interactions")
 
-    The split stage owns stats.csv's columns; this reading is deliberately tolerant:
-    a part column (`part`, `split`, `set` or the first text column) with one row per
-    part, any number of numeric columns; `validation` is read as `val`. A tidy
-    (part, statistic, value) file is pivoted. Anything else gives no normalised frame,
-    and the raw file is shown as it is.
+
+def read_split_stats(path: str | os.PathLike[str]) -> tuple[pl.DataFrame | None, pl.DataFrame]:
+    """(one row per part, raw file).
+
+    The split stage owns stats.csv (docs/split.md): rows of `stage, name, listens,
+    interactions, users, items`, the parts being the rows of stage `part`. The reading is
+    tolerant of other layouts too: a part column (`part`, `split`, `set` or the first text
+    column) with one row per part and numeric columns, or a tidy (part, statistic, value)
+    file; `validation` is read as `val`. Anything else gives no per-part frame, and the raw
+    file is shown as it is.
     """
     raw = pl.read_csv(path, infer_schema_length=None)
     frame = raw.rename({c: c.strip().lower() for c in raw.columns})
+    if {"stage", "name"} <= set(frame.columns):
+        frame = frame.filter(pl.col("stage").str.strip_chars().str.to_lowercase() == "part").drop("stage")
     text_cols = [c for c in frame.columns if frame.schema[c] == pl.String]
     numeric = [c for c in frame.columns if frame.schema[c].is_numeric()]
-    part_col = next((c for c in ("part", "split", "set") if c in text_cols), text_cols[0] if text_cols else None)
-    if part_col is None or not numeric:
+    part_col = next((c for c in ("part", "split", "set", "name") if c in text_cols), text_cols[0] if text_cols else None)
+    if part_col is None or not numeric or frame.is_empty():
         return None, raw
     others = [c for c in text_cols if c != part_col]
     if len(others) == 1 and len(numeric) == 1:
         frame = frame.pivot(on=others[0], index=part_col, values=numeric[0], aggregate_function="first")
         numeric = [c for c in frame.columns if c != part_col]
-    elif others:
-        frame = frame.drop(others)
+    numeric = [c for c in STAT_ORDER if c in numeric] + [c for c in numeric if c not in STAT_ORDER]
     frame = frame.rename({part_col: "part"}).with_columns(
         pl.col("part").str.strip_chars().str.to_lowercase().replace(PART_ALIASES)
     )
@@ -166,7 +171,12 @@ def table2(stats_path: str | os.PathLike[str], with_reference: bool) -> str:
     note = f"From {Path(stats_path).name}"
     if reference is not None:
         note += "; (paper): Tamm & Aljanaki (RecSys 2024), Table 2, Music4All-Onion"
-    return _md_table(header, rows) + f"\n\n- {note}."
+    text = _md_table(header, rows) + f"\n\n- {note}."
+    if len(raw) > len(ours):
+        text += "\n\nEvery row of stats.csv (the split's filters in order, docs/split.md):\n\n" + _md_table(
+            raw.columns, [[_count(v) for v in r] for r in raw.rows()]
+        )
+    return text
 
 
 def _count(value: object) -> str:

@@ -44,12 +44,16 @@ def write_fake_tree(root: Path, dataset: str, n_users: int = 40, n_tracks: int =
     pl.DataFrame(
         {"user_id": train_users, "track_id": [tracks[0]] * len(train_users), "plays": [1] * len(train_users)}
     ).write_parquet(split_dir / "train.parquet")
+    # The split stage's layout (docs/split.md): the input, each filter's removals, the parts.
+    n_val, n_test = sum(map(len, truth["val"].values())), sum(map(len, truth["test"].values()))
     pl.DataFrame(
         {
-            "part": ["train", "validation", "test"],
-            "users": [2 * n_users, n_users, n_users],
-            "items": [n_tracks, n_tracks // 2, n_tracks // 2],
-            "interactions": [2 * n_users, sum(map(len, truth["val"].values())), sum(map(len, truth["test"].values()))],
+            "stage": ["input", "removed", "part", "part", "part"],
+            "name": ["log", "malformed_columns", "train", "val", "test"],
+            "listens": [5 * n_users, 0, 2 * n_users, n_val, n_test],
+            "interactions": [None, None, 2 * n_users, n_val, n_test],
+            "users": [2 * n_users, None, 2 * n_users, n_users, n_users],
+            "items": [n_tracks, None, n_tracks, n_tracks // 2, n_tracks // 2],
         }
     ).write_csv(split_dir / "stats.csv")
     for model, backends in HIT_RATES.items():

@@ -213,3 +213,18 @@ def test_schema_defaults_match_report_settings(repo_root):
     evaluation = schema["properties"]["evaluation"]
     assert evaluation["additionalProperties"] is False
     assert evaluation["properties"]["k"]["default"] == defaults.k
+
+
+def test_report_imports_without_torch(repo_root):
+    """rule report runs in envs/core.yaml, which has no torch."""
+    import subprocess
+    import sys
+
+    code = "import sys, audiorec.report.build, audiorec.report.figures; assert 'torch' not in sys.modules"
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        env={"PYTHONPATH": str(repo_root / "src"), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
