@@ -10,6 +10,9 @@ score matrix product + top-k that any ranking over all items pays. This measures
 - `rule`:    what rule evaluate does: read recs + split part from Parquet, per_user_metrics,
              write the metrics Parquet.
 
+With --end-to-end (needs src/audiorec/evaluation/ranking.py from the recommenders) it also
+times the shared ranking (scores, seen-item removal, exact top-k with tie-breaking, the recs
+frame) followed by the metrics, against the same bound.
 With --significance it also times the report's aggregation and tests at paper scale
 (pop + knn/shallow/bert4rec with the paper's 7 backends, + random for shallow/bert4rec).
 
@@ -129,6 +132,34 @@ def significance_timing(users: int, n_permutations: int, seed: int) -> tuple[flo
     return mid - start, time.perf_counter() - mid, len(sig)
 
 
+def end_to_end(args: argparse.Namespace, dim: int, truth: pl.DataFrame) -> tuple[float, float] | None:
+    """(ranking seconds, ranking + metrics seconds) with the recommenders' ranking, or None without it."""
+    try:
+        from audiorec.evaluation.ranking import Seen, recommendations_frame, top_k
+    except ImportError:
+        return None
+    rng = np.random.default_rng(args.seed)
+    gen = torch.Generator().manual_seed(args.seed)
+    user_vecs = torch.randn(args.users, dim, generator=gen)
+    item_vecs = torch.randn(args.items, dim, generator=gen)
+    n_seen = np.maximum(1, rng.poisson(args.seen_mean, args.users))
+    indptr = np.concatenate([[0], np.cumsum(n_seen)])
+    indices = np.concatenate([np.sort(rng.choice(args.items, size=n, replace=False)) for n in n_seen])
+    seen = Seen(indptr=indptr, indices=indices)
+    user_ids = [f"user{u:06d}" for u in range(args.users)]
+    track_ids = [f"track{t:06d}" for t in range(args.items)]
+    users = np.arange(args.users)
+    result: dict[str, pl.DataFrame] = {}
+
+    def rank() -> None:
+        top = top_k(user_vecs, item_vecs, users, seen, args.k)
+        result["recs"] = recommendations_frame(top, user_ids, track_ids)
+
+    rank_s = timed(rank, max(1, args.repeat - 1))
+    metrics_s = timed(lambda: per_user_metrics(result["recs"], truth, args.k), args.repeat)
+    return rank_s, rank_s + metrics_s
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=6092)
@@ -141,6 +172,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--end-to-end", action="store_true", help="also time ranking.py's top_k + metrics")
+    parser.add_argument("--seen-mean", type=float, default=300.0, help="mean train tracks per user (paper ~300)")
     parser.add_argument("--significance", action="store_true", help="also time metrics.csv + significance.csv")
     parser.add_argument("--n-permutations", type=int, default=10000)
     args = parser.parse_args()
@@ -173,6 +206,12 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for dim, bound_s in rows:
         print(f"| bound: matmul + top-{args.k} | {dim} | {bound_s:.3f} | 1.00 | |")
+        e2e = end_to_end(args, dim, truth) if args.end_to_end else None
+        if args.end_to_end and e2e is None:
+            print("| end to end | – | audiorec.evaluation.ranking not available | | |")
+        if e2e is not None:
+            print(f"| ranking.top_k + recs frame | {dim} | {e2e[0]:.3f} | {e2e[0] / bound_s:.3f} | |")
+            print(f"| ranking + metrics (end to end) | {dim} | {e2e[1]:.3f} | {e2e[1] / bound_s:.3f} | |")
         print(f"| metrics (in memory) | – | {metrics_s:.3f} | {metrics_s / bound_s:.3f} | {(bound_s + metrics_s) / bound_s:.3f} |")
         print(f"| rule evaluate (Parquet in/out) | – | {rule_s:.3f} | {rule_s / bound_s:.3f} | {(bound_s + rule_s) / bound_s:.3f} |")
     if args.significance:
