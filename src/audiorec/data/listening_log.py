@@ -202,8 +202,8 @@ def _parse_fast(block: _Block, names: list[str]) -> pl.DataFrame | None:
             truncate_ragged_lines=False,
             raise_if_empty=False,
         )
-    except (pl.exceptions.ComputeError, pl.exceptions.NoDataError):
-        return None  # more than three fields on some line, or invalid UTF-8
+    except pl.exceptions.PolarsError:
+        return None  # more than three fields on some line, invalid UTF-8, ...: the slow path is exact
     if df.height != block.n_lines:
         return None
     return df.select(LOG_COLUMNS)
