@@ -452,8 +452,11 @@ def test_empty_parts_say_what_to_change(tmp_path):
     with pytest.raises(EmptySplitError, match=r"no listens in the train window.*2015-01-01.*test_start"):
         split_log(path, SplitSettings())
     path = write_log(tmp_path / "log.tsv", [("a", "t1", datetime(2019, 5, 1)), ("a", "t1", datetime(2020, 3, 1))])
-    with pytest.raises(EmptySplitError, match=r"the val part is empty"):
+    with pytest.raises(EmptySplitError, match=r"the val and test part is empty: 0 user"):
         split_log(path, SplitSettings())
+    one = [("a", "t1", datetime(2019, 5, 1)), ("b", "t2", datetime(2019, 5, 1)), ("a", "t2", datetime(2020, 3, 1))]
+    with pytest.raises(EmptySplitError, match=r"the val part is empty: 1 user\(s\).*val_share 0.5"):
+        split_log(write_log(tmp_path / "one.tsv", one), SplitSettings())
 
 
 def test_settings_defaults_are_the_paper():

@@ -722,14 +722,15 @@ def _check_not_empty(parts: PartAssignment, windows: WindowAggregates, path: str
             f"{path}: no listens in the train window [{s.train_start}, {s.test_start}); {span}. "
             f"Set the dataset's split `test_start` (and `train_months`) to fit the log."
         )
-    for name in ("val", "test"):
-        if getattr(parts, name).height == 0:
-            window = f"[{s.test_start}, {s.test_end or 'end of log'})"
-            raise EmptySplitError(
-                f"{path}: the {name} part is empty: no user has a new-to-them track of the train window's "
-                f"users and tracks in the test window {window}; {span}. Move `test_start`/`test_end`, "
-                f"or use a larger log (val/test need at least one such user each)."
-            )
+    empty = [name for name in ("val", "test") if getattr(parts, name).height == 0]
+    if empty:
+        held = pl.concat([parts.val, parts.test]).select(_user_of(pl.col("key")).n_unique()).item()
+        window = f"[{s.test_start}, {s.test_end or 'end of log'})"
+        raise EmptySplitError(
+            f"{path}: the {' and '.join(empty)} part is empty: {held} user(s) of the train window have "
+            f"tracks of the train window new to them in the test period {window} (val_share {s.val_share} "
+            f"of them form val, the rest test); {span}. Move `test_start`/`test_end`, or use a larger log."
+        )
 
 
 def write_split(
