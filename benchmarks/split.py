@@ -99,14 +99,17 @@ def main(argv: list[str] | None = None) -> None:
     load = os.getloadavg()
     print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores; load average after the run {load[0]:.1f}")
     print(f"history: {args.history}; rows/s = rows read / wall time of the split (read + aggregate + parts)\n")
-    print("| input | rows | split wall s | rows/s | + write s | CPU s | peak RSS GB | train users/items/pairs |")
-    print("|---|---:|---:|---:|---:|---:|---:|---|")
+    print(
+        "| input | rows | split wall s | rows/s (wall) | + write s | CPU s (all threads) | rows per CPU s "
+        "| peak RSS GB | train users / items / pairs |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for m in rows:
         t2 = m["table2"]["train"]
         print(
             f"| {m['input']} | {m['rows']:,} | {m['split_s']:.1f} | {m['rows'] / m['split_s'] / 1e6:.2f} M "
-            f"| {m['total_s'] - m['split_s']:.1f} | {m['cpu_s']:.0f} | {m['peak_rss_gb']:.2f} "
-            f"| {t2[0]:,} / {t2[1]:,} / {t2[2]:,} |"
+            f"| {m['total_s'] - m['split_s']:.1f} | {m['cpu_s']:.0f} | {m['rows'] / m['cpu_s'] / 1e6:.2f} M "
+            f"| {m['peak_rss_gb']:.2f} | {t2[0]:,} / {t2[1]:,} / {t2[2]:,} |"
         )
 
 
