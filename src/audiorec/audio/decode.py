@@ -49,13 +49,14 @@ class ProbeResult:
         return self.frames / self.sample_rate
 
 
-def _libsndfile_reason(exc: Exception) -> str:
+def _libsndfile_reason(exc: Exception, what: str = "unreadable") -> str:
     msg = str(exc)
     # libsndfile says "File does not exist or is not a regular file" for any file whose
     # format it does not recognise; the caller has already checked that the file exists.
     if "does not exist or is not a regular file" in msg or "Format not recognised" in msg:
         return "not a decodable audio file (libsndfile does not recognise its format)"
-    return f"unreadable: {msg.split(': ', 1)[-1] if ': ' in msg else msg}"
+    detail = msg.split(": ", 1)[-1] if ": " in msg else msg
+    return f"{what} (libsndfile: {detail.strip()})"
 
 
 def probe(path: str | os.PathLike[str]) -> ProbeResult:
@@ -74,7 +75,7 @@ def probe(path: str | os.PathLike[str]) -> ProbeResult:
     try:
         info = sf.info(str(p))
     except Exception as exc:  # libsndfile raises its own error types, and RuntimeError on odd input
-        return ProbeResult("unreadable", _libsndfile_reason(exc))
+        return ProbeResult("unreadable", _libsndfile_reason(exc, "unreadable header"))
     if info.frames <= 0 or info.samplerate <= 0:
         return ProbeResult(
             "empty", "no audio frames in file", int(info.samplerate), int(info.channels), int(info.frames), info.format
@@ -121,7 +122,7 @@ def decode(
     try:
         audio, file_rate = sf.read(str(p), dtype="float32", always_2d=True)
     except Exception as exc:
-        raise AudioError(_libsndfile_reason(exc)) from None
+        raise AudioError(_libsndfile_reason(exc, "corrupt: decoding failed")) from None
     n = audio.shape[0]
     if n == 0:
         raise AudioError("no audio frames decoded")

@@ -27,7 +27,9 @@ class Window:
         return self.stop - self.start
 
 
-def plan_windows(n_samples: int, sample_rate: int, window_seconds: float | None, min_seconds: float = 0.0) -> list[Window]:
+def plan_windows(
+    n_samples: int, sample_rate: int, window_seconds: float | None, min_seconds: float = 0.0
+) -> list[Window]:
     """Windows covering a clip of `n_samples` at `sample_rate` (see the module docstring)."""
     if n_samples <= 0:
         return []

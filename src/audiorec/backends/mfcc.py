@@ -59,7 +59,9 @@ class MFCCBackend(Backend):
         self.n_mels = int(self.spec.get("n_mels", 128))
         self._sample_rate = int(self.spec.get("sample_rate", 22050))
         if self.source == "dataset" and self.n_mfcc != 13:
-            raise BackendError("mfcc: `source: dataset` reads Music4All-Onion's 13-coefficient statistics; drop n_mfcc.")
+            raise BackendError(
+                "mfcc: `source: dataset` reads Music4All-Onion's 13-coefficient statistics; drop n_mfcc."
+            )
         self._device: Any = None
 
     # --- declarations ---
@@ -177,7 +179,7 @@ def read_stats_table(path: Path, dim: int) -> dict[str, np.ndarray]:
     """{id: float32 vector} from a tab-separated file with an `id` column and `dim` value columns."""
     import polars as pl
 
-    raw = bz2.open(path, "rb").read() if path.suffix == ".bz2" else path.read_bytes()
+    raw = bz2.decompress(path.read_bytes()) if path.suffix == ".bz2" else path.read_bytes()
     try:
         df = pl.read_csv(io.BytesIO(raw), separator="\t", infer_schema_length=0)
     except Exception as exc:
@@ -198,5 +200,3 @@ def read_stats_table(path: Path, dim: int) -> dict[str, np.ndarray]:
     if len(set(ids)) != len(ids):
         raise BackendError(f"mfcc: {path} lists some ids more than once.")
     return {str(t): matrix[i] for i, t in enumerate(ids)}
-
-

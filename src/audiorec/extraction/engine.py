@@ -14,7 +14,6 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -125,7 +124,8 @@ class Extractor:
             values = values[:, None, :]
         if values.shape[0] != len(ids):
             raise BackendError(
-                f"backend type {self.backend.type_name}: compute() returned {values.shape[0]} rows for {len(ids)} tracks"
+                f"backend type {self.backend.type_name}: compute() returned {values.shape[0]} rows "
+                f"for {len(ids)} tracks"
             )
         keep, failures = [], []
         for i, ref in enumerate(refs):

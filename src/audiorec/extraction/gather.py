@@ -125,4 +125,3 @@ def _check_complete(
             f"the shards do not cover the track index: {len(missing)} tracks missing (e.g. {sorted(missing)[:3]}), "
             f"{len(extra)} unknown (e.g. {sorted(extra)[:3]}). The shards are stale; delete them and re-run."
         )
-

@@ -206,7 +206,9 @@ def run_shard(
         except OSError:
             break
     if summary.failures:
-        log.warning("%d of %d tracks failed: %s", len(summary.failures), summary.n_tracks, describe_failures(summary.failures))
+        log.warning(
+            "%d of %d tracks failed: %s", len(summary.failures), summary.n_tracks, describe_failures(summary.failures)
+        )
     if summary.silent:
         log.warning("%d tracks are digital silence (embedded): %s", len(summary.silent), ", ".join(summary.silent[:10]))
     return summary

@@ -114,9 +114,7 @@ class EmbeddingWriter:
             raise
         return self
 
-    def append(
-        self, track_ids: Sequence[str], embeddings: np.ndarray | None, layers: np.ndarray | None = None
-    ) -> None:
+    def append(self, track_ids: Sequence[str], embeddings: np.ndarray | None, layers: np.ndarray | None = None) -> None:
         k = len(track_ids)
         if self._row + k > self.n:
             raise ValueError(f"more than the {self.n} announced rows (writing {self.path})")
@@ -201,7 +199,9 @@ def write_embeddings(
         if layer_dtype is None:
             layer_dtype = layers_dtype(float(np.abs(lay).max()) if lay.size else 0.0)
             if layer_dtype == np.float32:
-                log.warning("layer means up to %.3g overflow float16; %s stores /layers as float32", np.abs(lay).max(), path)
+                log.warning(
+                    "layer means up to %.3g overflow float16; %s stores /layers as float32", np.abs(lay).max(), path
+                )
     with EmbeddingWriter(
         path,
         len(track_ids),
@@ -241,7 +241,7 @@ def read_layer_info(path: str | os.PathLike[str]) -> LayerInfo:
     """Names and true widths of the cached layers (one layer, the embedding, if not recorded)."""
     attrs = read_attrs(path)
     with h5py.File(path, "r") as f:
-        width = int(f["embeddings"].shape[1])
+        width = int(f["embeddings"].shape[1] if "embeddings" in f else f["layers"].shape[2])
     names = [str(n) for n in attrs.get("layer_names", [])] or ["embedding"]
     dims = [int(d) for d in attrs.get("layer_dims", [])] or [width]
     return LayerInfo(names, dims)

@@ -69,8 +69,8 @@ def list_audio(audio_dir: str | Path) -> dict[str, str]:
 def log_track_ids(log_path: str | Path) -> set[str]:
     """Distinct `track_id`s of a listening log (.tsv or .tsv.bz2), read as a stream of one column."""
     import pyarrow as pa
-    import pyarrow.csv as pacsv
     import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
 
     path = Path(log_path)
     compression = "bz2" if path.suffix == ".bz2" else None
@@ -81,10 +81,14 @@ def log_track_ids(log_path: str | Path) -> set[str]:
                 stream,
                 read_options=pacsv.ReadOptions(block_size=1 << 24),
                 parse_options=pacsv.ParseOptions(delimiter="\t"),
-                convert_options=pacsv.ConvertOptions(include_columns=["track_id"], column_types={"track_id": pa.string()}),
+                convert_options=pacsv.ConvertOptions(
+                    include_columns=["track_id"], column_types={"track_id": pa.string()}
+                ),
             )
         except (pa.ArrowInvalid, KeyError) as exc:
-            raise ValueError(f"cannot read a `track_id` column from {path} (tab-separated, with a header): {exc}") from None
+            raise ValueError(
+                f"cannot read a `track_id` column from {path} (tab-separated, with a header): {exc}"
+            ) from None
         for batch in reader:
             ids.update(pc.unique(batch.column(0)).to_pylist())
     ids.discard(None)  # type: ignore[arg-type]
@@ -176,4 +180,6 @@ def summarize(index: Any) -> str:
     """One log line: counts per status and the total duration."""
     counts = dict(index.group_by("status").len().iter_rows())
     hours = (index["duration"].sum() or 0.0) / 3600
-    return f"{index.height} tracks ({', '.join(f'{k}: {v}' for k, v in sorted(counts.items()))}), {hours:.1f} h of audio"
+    return (
+        f"{index.height} tracks ({', '.join(f'{k}: {v}' for k, v in sorted(counts.items()))}), {hours:.1f} h of audio"
+    )
