@@ -46,7 +46,9 @@ def embed(backend: MFCCBackend, clips: list[np.ndarray]) -> np.ndarray:
 def music_like(seconds: float, seed: int, sr: int = SR) -> np.ndarray:
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * sr)) / sr
-    tones = sum(np.sin(2 * np.pi * f * t) * a for f, a in zip(rng.uniform(80, 4000, 5), rng.uniform(0.05, 0.2, 5)))
+    tones = sum(
+        np.sin(2 * np.pi * f * t) * a for f, a in zip(rng.uniform(80, 4000, 5), rng.uniform(0.05, 0.2, 5), strict=True)
+    )
     envelope = 0.5 + 0.5 * np.sin(2 * np.pi * rng.uniform(0.5, 3) * t)
     return ((tones + 0.02 * rng.standard_normal(t.size)) * envelope).astype(np.float32)
 
@@ -110,7 +112,7 @@ def test_a_clip_shorter_than_a_hop_still_has_a_covariance() -> None:
 
 def write_stats(path: Path, ids: list[str], values: np.ndarray, compress: bool = False) -> None:
     header = "id\t" + "\t".join(f"v{i}" for i in range(values.shape[1]))
-    lines = [header] + [f"{t}\t" + "\t".join(f"{v:.6g}" for v in row) for t, row in zip(ids, values)]
+    lines = [header] + [f"{t}\t" + "\t".join(f"{v:.6g}" for v in row) for t, row in zip(ids, values, strict=True)]
     data = ("\n".join(lines) + "\n").encode()
     if compress:
         path.with_name(path.name + ".bz2").write_bytes(bz2.compress(data))
