@@ -150,6 +150,12 @@ def weights_manifest(wildcards):
     return []
 
 
+def weights_root_of(manifests):
+    """The weights folder, inferred from a manifest path ({root}/manifests/{backend}.json)."""
+    paths = [manifests] if isinstance(manifests, str) else list(manifests)
+    return str(Path(paths[0]).parent.parent) if paths else None
+
+
 def embed_shards(wildcards):
     n = backend_spec(wildcards.backend)["shards"]
     return [

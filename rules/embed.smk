@@ -14,7 +14,7 @@ rule fetch_weights:
         f"{WEIGHTS_DIR}/manifests/{{backend}}.json",
     params:
         backend=lambda wc: backend_params(wc.backend, drop=("layer",)),
-        weights_root=WEIGHTS_DIR,
+        weights_root=lambda wc, output: weights_root_of(output),
     log:
         "logs/weights/{backend}.log",
     conda:
@@ -36,7 +36,7 @@ rule embed_shard:
         backend=lambda wc: backend_params(wc.backend, drop=("layer",)),
         runtime_keys=RUNTIME_BACKEND_KEYS,
         dataset_dir=lambda wc: dataset_dir(wc.dataset),
-        weights_root=WEIGHTS_DIR,
+        weights_root=lambda wc, input: weights_root_of(input.weights),
         failures_report="logs/{dataset}/embed/{backend}/shard{shard}-of-{nshards}.failures.csv",
     wildcard_constraints:
         shard=r"\d+",

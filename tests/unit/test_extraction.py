@@ -469,3 +469,32 @@ def test_run_plan_splits_threads_and_refuses_missing_cuda() -> None:
 def test_unknown_backend_type_lists_the_known_ones() -> None:
     with pytest.raises(registry.UnknownBackendError, match="unknown backend type 'wav2vec'; known types: .*mfcc"):
         registry.build_backend({"type": "wav2vec"})
+
+
+class Weighted(FrameStats):
+    """A backend with downloadable weights: prefetch writes them, load must find them."""
+
+    type_name: ClassVar[str] = "weighted"
+    has_weights: ClassVar[bool] = True
+
+    def prefetch(self, cache_dir: Path) -> dict[str, Any]:
+        (cache_dir / "model.bin").write_bytes(b"weights")
+        return {"files": ["model.bin"], "revision": "abc"}
+
+    def load(self, device: Any, precision: str = "fp32") -> None:
+        assert self.weights_dir is not None and (self.weights_dir / "model.bin").read_bytes() == b"weights"
+        super().load(device, precision)
+
+
+def test_fetched_weights_are_where_extraction_loads_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    monkeypatch.setitem(registry.BACKEND_TYPES, "weighted", f"{__name__}:Weighted")
+    spec = {"type": "weighted"}
+    manifest = jobs.prefetch_weights(spec, tmp_path / "weights", tmp_path / "weights" / "manifests" / "w.json")
+    on_disk = json.loads((tmp_path / "weights" / "manifests" / "w.json").read_text())
+    assert on_disk["fetched"] == {"files": ["model.bin"], "revision": "abc"} == manifest["fetched"]
+    assert on_disk["cache_dir"] == str(tmp_path / "weights" / "weighted")
+    tracks = clip_dataset(tmp_path, 2)
+    summary = jobs.embed_shard(spec, tracks, tmp_path / "s.h5", 0, 1, weights_root=tmp_path / "weights")
+    assert summary.n_embedded == 2
