@@ -77,6 +77,19 @@ def test_batching_does_not_change_the_vectors() -> None:
     np.testing.assert_allclose(together, alone, rtol=1e-5, atol=1e-3)
 
 
+def test_the_batched_path_taken_on_gpus_gives_the_same_vectors() -> None:
+    backend = loaded()
+    clips = [music_like(2.0, 0), music_like(0.6, 1), music_like(0.01, 2)]
+    width = max(c.size for c in clips)
+    waves = torch.zeros(len(clips), width)
+    for i, c in enumerate(clips):
+        waves[i, : c.size] = torch.from_numpy(c)
+    lengths = torch.tensor([c.size for c in clips])
+    n_frames = torch.clamp(1 + lengths // backend.hop_length, min=2)
+    batched = backend._stats(waves, n_frames).numpy()
+    np.testing.assert_allclose(batched, embed(backend, clips), rtol=1e-5, atol=1e-3)
+
+
 def test_through_the_engine_a_44k_stereo_mp3_matches_librosa_load(tmp_path: Path) -> None:
     stereo = np.stack([music_like(2.5, 3, 44100), music_like(2.5, 4, 44100)], axis=1) * 0.5
     path = tmp_path / "clip.mp3"

@@ -116,33 +116,46 @@ class MFCCBackend(Backend):
 
         if self._device is None:
             raise BackendError("mfcc: load() must run before embed_batch()")
+        n_frames = torch.clamp(1 + torch.div(lengths, self.hop_length, rounding_mode="floor"), min=2)
         with torch.autocast(device_type=waves.device.type, enabled=False):
             x = waves.float()
-            spec = torch.stft(
-                x,
-                n_fft=self.n_fft,
-                hop_length=self.hop_length,
-                window=self._window,
-                center=True,
-                pad_mode="constant",
-                return_complex=True,
-            )  # [B, 1 + n_fft/2, F]
-            power = spec.real.square() + spec.imag.square()
-            mel = torch.matmul(self._mel, power)  # [B, n_mels, F]
-            db = 10.0 * torch.log10(torch.clamp(mel, min=1e-10))
-            n_frames = torch.clamp(1 + torch.div(lengths, self.hop_length, rounding_mode="floor"), min=2)
-            n_frames = torch.clamp(n_frames, max=db.shape[-1])
-            valid = torch.arange(db.shape[-1], device=db.device)[None, :] < n_frames[:, None]  # [B, F]
-            peak = torch.where(valid[:, None, :], db, torch.full_like(db, -torch.inf)).amax(dim=(1, 2))
-            db = torch.maximum(db, (peak - 80.0)[:, None, None])
-            mfcc = torch.matmul(self._dct, db)  # [B, n_mfcc, F]
-            w = valid.to(mfcc.dtype)[:, None, :]
-            n = n_frames.to(mfcc.dtype)
-            mean = (mfcc * w).sum(dim=-1) / n[:, None]
-            centred = (mfcc - mean[:, :, None]) * w
-            cov = torch.matmul(centred, centred.transpose(1, 2)) / (n - 1)[:, None, None]
-            stats = torch.cat([mean, cov[:, self._triu[0], self._triu[1]]], dim=1)
+            if x.device.type == "cpu":
+                # One clip at a time, cut to its own length: on CPU the batched spectrogram
+                # of long clips is memory-bound and about twice as slow per clip.
+                keep = torch.clamp(lengths, min=self.hop_length).tolist()
+                stats = torch.cat([self._stats(x[i : i + 1, : keep[i]], n_frames[i : i + 1]) for i in range(len(keep))])
+            else:
+                stats = self._stats(x, n_frames)
         return LayerMeans(means=stats[:, None, :], frames=n_frames)
+
+    def _stats(self, x: Any, n_frames: Any) -> Any:
+        """MFCC means + covariance upper triangle of zero-padded clips x [B, T] over their
+        first n_frames [B] frames (frames past a clip's end would only see padding)."""
+        import torch
+
+        spec = torch.stft(
+            x,
+            n_fft=self.n_fft,
+            hop_length=self.hop_length,
+            window=self._window,
+            center=True,
+            pad_mode="constant",
+            return_complex=True,
+        )  # [B, 1 + n_fft/2, F]
+        power = spec.real.square() + spec.imag.square()
+        mel = torch.matmul(self._mel, power)  # [B, n_mels, F]
+        db = 10.0 * torch.log10(torch.clamp(mel, min=1e-10))
+        n_frames = torch.clamp(n_frames, max=db.shape[-1])
+        valid = torch.arange(db.shape[-1], device=db.device)[None, :] < n_frames[:, None]  # [B, F]
+        peak = torch.where(valid[:, None, :], db, torch.full_like(db, -torch.inf)).amax(dim=(1, 2))
+        db = torch.maximum(db, (peak - 80.0)[:, None, None])
+        mfcc = torch.matmul(self._dct, db)  # [B, n_mfcc, F]
+        w = valid.to(mfcc.dtype)[:, None, :]
+        n = n_frames.to(mfcc.dtype)
+        mean = (mfcc * w).sum(dim=-1) / n[:, None]
+        centred = (mfcc - mean[:, :, None]) * w
+        cov = torch.matmul(centred, centred.transpose(1, 2)) / (n - 1)[:, None, None]
+        return torch.cat([mean, cov[:, self._triu[0], self._triu[1]]], dim=1)
 
     # --- reading the dataset's table ---
 
