@@ -52,10 +52,6 @@ def test_runtime_keys_never_change_a_shard(repo_root: Path) -> None:
     assert set(smk_constant(repo_root, "RUNTIME_BACKEND_KEYS")) <= set(NON_CONTENT_KEYS)
 
 
-def test_schema_type_enum_is_the_registry(repo_root: Path) -> None:
-    assert sorted(backend_schema(repo_root)["properties"]["type"]["enum"]) == registry.backend_types()
-
-
 def test_engine_defaults_are_the_schema_defaults(repo_root: Path) -> None:
     props = backend_schema(repo_root)["properties"]
     for key, value in jobs.DEFAULTS.items():

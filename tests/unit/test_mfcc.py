@@ -180,3 +180,30 @@ def test_mfcc_statistics_separate_timbres() -> None:
     centroids = np.stack([x[train][labels[train] == k].mean(0) for k in range(3)])
     predicted = np.argmin(((x[test][:, None] - centroids[None]) ** 2).sum(-1), axis=1)
     assert (predicted == labels[test]).mean() >= 0.9
+
+
+def test_source_dataset_through_shard_and_gather_needs_no_audio(tmp_path: Path) -> None:
+    from audiorec.extraction import jobs
+    from audiorec.extraction.store import read_embeddings
+
+    (tmp_path / "audios").mkdir()
+    sf.write(tmp_path / "audios" / "a.wav", music_like(0.5, 0), SR)
+    log = tmp_path / "userid_trackid_timestamp.tsv"
+    log.write_text("user_id\ttrack_id\ttimestamp\n" + "".join(f"u\t{t}\t2020-01-01 00:00:00\n" for t in "abc"))
+    values = np.random.default_rng(0).standard_normal((2, 104))
+    write_stats(tmp_path / "id_mfcc_stats.tsv", ["a", "b"], values, compress=True)
+    jobs.make_tracks(tmp_path / "audios", log, tmp_path / "tracks.parquet")
+    spec = {"type": "mfcc", "source": "dataset", "max_fail_share": 0.5}
+    for i in range(2):
+        jobs.embed_shard(spec, tmp_path / "tracks.parquet", tmp_path / f"s{i}.h5", i, 2, dataset_dir=tmp_path)
+    jobs.embed_gather(
+        spec,
+        [tmp_path / "s0.h5", tmp_path / "s1.h5"],
+        tmp_path / "tracks.parquet",
+        tmp_path / "e.h5",
+        tmp_path / "f.csv",
+    )
+    ids, emb = read_embeddings(tmp_path / "e.h5")
+    assert ids == ["a", "b"]  # b has no audio file, but the table has its vector
+    np.testing.assert_allclose(emb, values, rtol=1e-5)
+    assert (tmp_path / "f.csv").read_text().splitlines()[1:] == ['c,"",not in id_mfcc_stats.tsv.bz2,source']

@@ -63,6 +63,7 @@ class MFCCBackend(Backend):
                 "mfcc: `source: dataset` reads Music4All-Onion's 13-coefficient statistics; drop n_mfcc."
             )
         self._device: Any = None
+        self._table: tuple[Path, dict[str, np.ndarray]] | None = None
 
     # --- declarations ---
 
@@ -164,7 +165,9 @@ class MFCCBackend(Backend):
         if self.source != "dataset":
             raise BackendError("mfcc: compute() reads the dataset's table; this instance computes from audio")
         path = find_stats_file(Path(dataset_dir))
-        table = read_stats_table(path, self.layer_dims[0])
+        if self._table is None or self._table[0] != path:
+            self._table = (path, read_stats_table(path, self.layer_dims[0]))
+        table = self._table[1]
         dim = self.layer_dims[0]
         out = np.zeros((len(track_ids), 1, dim), dtype=np.float32)
         missing: dict[str, str] = {}

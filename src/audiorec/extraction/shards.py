@@ -148,6 +148,8 @@ def run_shard(
     `max_failures` limit counts the probe failures and those of reused chunks."""
     resume = Path(resume)
     resume.mkdir(parents=True, exist_ok=True)
+    if not extractor.backend.needs_audio:
+        chunk_size = max(1, len(refs))  # reading a table: one pass, nothing worth resuming
     chunks = [list(refs[i : i + chunk_size]) for i in range(0, len(refs), chunk_size)]
     summary = ShardSummary(n_tracks=len(refs) + len(probe_failures), n_embedded=0, failures=list(probe_failures))
     bar = progress(len(refs)) if progress else None
