@@ -179,7 +179,7 @@ def build_track_index(
 def summarize(index: Any) -> str:
     """One log line: counts per status and the total duration."""
     counts = dict(index.group_by("status").len().iter_rows())
-    hours = (index["duration"].sum() or 0.0) / 3600
-    return (
-        f"{index.height} tracks ({', '.join(f'{k}: {v}' for k, v in sorted(counts.items()))}), {hours:.1f} h of audio"
-    )
+    seconds = index["duration"].sum() or 0.0
+    length = f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
+    listed = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
+    return f"{index.height} tracks ({listed}), {length} of audio"
