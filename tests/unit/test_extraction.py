@@ -498,3 +498,8 @@ def test_fetched_weights_are_where_extraction_loads_them(tmp_path: Path, monkeyp
     tracks = clip_dataset(tmp_path, 2)
     summary = jobs.embed_shard(spec, tracks, tmp_path / "s.h5", 0, 1, weights_root=tmp_path / "weights")
     assert summary.n_embedded == 2
+    # a spec that names its own weights folder (musicnn's `weights_dir`) is fetched to and loaded from there
+    own = {"type": "weighted", "weights_dir": str(tmp_path / "mine")}
+    jobs.prefetch_weights(own, tmp_path / "weights", tmp_path / "weights" / "manifests" / "own.json")
+    assert (tmp_path / "mine" / "model.bin").exists()
+    assert jobs.embed_shard(own, tracks, tmp_path / "own.h5", 0, 1, weights_root=tmp_path / "weights").n_embedded == 2

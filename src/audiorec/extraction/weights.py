@@ -18,8 +18,10 @@ from ..io import write_text
 
 
 def weights_dir_for(root: str | Path, backend: Backend) -> Path:
-    """Where a backend type's weights are cached under the workflow's weights folder."""
-    return Path(root) / backend.type_name
+    """Where a backend's weights are cached: its spec's `weights_dir` where it sets one,
+    else `{root}/{type}` under the workflow's weights folder."""
+    explicit = backend.spec.get("weights_dir")
+    return Path(explicit) if explicit else Path(root) / backend.type_name
 
 
 def fetch_weights(backend: Backend, root: str | Path, manifest_path: str | Path) -> dict[str, Any]:
