@@ -89,6 +89,20 @@ def measure(spec: dict, audios: Path, threads: int, workers: int | None, repeats
     }
 
 
+def probe_rate(clips: Path, n: int, threads: int) -> float:
+    """Files per second of rule tracks' probe over n hard links to the generated clips
+    (headers come from the page cache: an upper bound for a cold disk)."""
+    links = clips.parent / "links"
+    links.mkdir()
+    sources = sorted(clips.iterdir())
+    for i in range(n):
+        src = sources[i % len(sources)]
+        os.link(src, links / f"l{i:06d}{src.suffix}")
+    t0 = time.perf_counter()
+    build_track_index(links, workers=threads)
+    return n / (time.perf_counter() - t0)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--backend", default="mfcc", help="backend type (ignored when --spec is given)")
@@ -99,6 +113,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p.add_argument("--workers", type=int, default=None, help="decode workers (default: the engine's choice)")
     p.add_argument("--repeats", type=int, default=2, help="timed passes; the best is reported")
+    p.add_argument("--probe-files", type=int, default=0, help="also time the probe over this many files")
     p.add_argument("--out", type=Path, help="also write the rows as JSON here")
     args = p.parse_args()
     spec = json.loads(args.spec) if args.spec else {"type": args.backend}
@@ -111,6 +126,7 @@ def main() -> None:
             r = measure(spec, audios, args.threads, args.workers, args.repeats)
             r.update(seconds=seconds, backend=spec["type"])
             rows.append(r)
+        probed = probe_rate(audios, args.probe_files, args.threads) if args.probe_files else None
 
     print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; threads {args.threads}")
     print(f"spec: {json.dumps(spec)}; clips: {args.format}, 44.1 kHz stereo\n")
@@ -126,6 +142,8 @@ def main() -> None:
             f"| {r['tracks'] / r['decode_s']:.1f} "
             f"| {r['tracks'] / r['total_s']:.1f} | {speed:.0f} | {1 / speed:.4f} | {r['load_s']:.1f} |"
         )
+    if probed is not None:
+        print(f"\nprobe (rule tracks): {probed:.0f} files/s over {args.probe_files} {args.format} files")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(rows, indent=2))
