@@ -503,3 +503,19 @@ def test_fetched_weights_are_where_extraction_loads_them(tmp_path: Path, monkeyp
     jobs.prefetch_weights(own, tmp_path / "weights", tmp_path / "weights" / "manifests" / "own.json")
     assert (tmp_path / "mine" / "model.bin").exists()
     assert jobs.embed_shard(own, tracks, tmp_path / "own.h5", 0, 1, weights_root=tmp_path / "weights").n_embedded == 2
+
+
+class Uniform(FrameStats):
+    """Two layers of one width, for `layer: mean`."""
+
+    @property
+    def layer_dims(self) -> list[int]:
+        return [3, 3]
+
+
+def test_layer_mean_averages_the_cached_layers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(registry.BACKEND_TYPES, "uniform", f"{__name__}:Uniform")
+    tracks = clip_dataset(tmp_path, 3)
+    h5 = run_backend(tmp_path, {"type": "uniform", "layer": "mean"}, tracks=tracks)
+    shard_layers = read_layers(tmp_path / "emb" / "shard0-of-1.h5")[1]
+    np.testing.assert_allclose(read_embeddings(h5)[1], shard_layers.mean(axis=1), rtol=1e-6)
