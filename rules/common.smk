@@ -135,6 +135,40 @@ def embeddings_for(wildcards):
     return f"results/{wildcards.dataset}/embeddings/{wildcards.backend}.h5"
 
 
+# --- embeddings (extraction engine; scripts/embed_*.py, src/audiorec/extraction/) ---
+
+WEIGHTS_DIR = "resources/weights"
+# Backend types whose `has_weights` is True: they get a `fetch_weights` job. This file cannot
+# import audiorec, so the names are kept here; tests/unit/test_extraction_rules.py keeps
+# them in step with the classes.
+WEIGHTED_BACKEND_TYPES = ("musicnn", "mert", "music2vec", "musicfm", "encodecmae", "jukebox")
+# Backend settings that never change the vectors: left out of params (changing them re-runs
+# nothing) and read from the config by the scripts.
+RUNTIME_BACKEND_KEYS = ("num_workers", "max_fail_share")
+
+
+def backend_params(backend, drop=()):
+    """A backend's settings as job params, minus the runtime-only ones and `drop`."""
+    return {
+        k: v
+        for k, v in backend_spec(backend).items()
+        if k not in RUNTIME_BACKEND_KEYS and k not in drop
+    }
+
+
+def weights_manifest(wildcards):
+    """The weights manifest an extraction job waits for (none for weightless types)."""
+    if backend_spec(wildcards.backend)["type"] in WEIGHTED_BACKEND_TYPES:
+        return f"{WEIGHTS_DIR}/manifests/{wildcards.backend}.json"
+    return []
+
+
+def weights_root_of(manifests):
+    """The weights folder, inferred from a manifest path ({root}/manifests/{backend}.json)."""
+    paths = [manifests] if isinstance(manifests, str) else list(manifests)
+    return str(Path(paths[0]).parent.parent) if paths else None
+
+
 def embed_shards(wildcards):
     n = backend_spec(wildcards.backend)["shards"]
     return [
