@@ -522,13 +522,12 @@ PROTOCOLS: dict[str, Callable[[WindowAggregates], PartAssignment]] = {"temporal"
 
 @dataclass
 class SplitResult:
+    """The three parts as the contract's rows (docs/split.md) and stats.csv's frame."""
+
     train: pl.DataFrame
     val: pl.DataFrame
     test: pl.DataFrame
     stats: pl.DataFrame
-
-    def parts(self) -> dict[str, pl.DataFrame]:
-        return {"train": self.train, "val": self.val, "test": self.test}
 
 
 def _to_rows(pairs: pl.DataFrame, windows: WindowAggregates) -> pl.DataFrame:
