@@ -5,6 +5,7 @@
 # Per-job params are built from that job's own slice of the config only, so that
 # adding or changing one backend/model re-runs only its jobs and the report.
 
+import datetime
 import re
 from pathlib import Path
 
@@ -23,8 +24,20 @@ def _fill_types(section):
         spec.setdefault("type", name)
 
 
+def _split_dates_as_text():
+    """YAML reads an unquoted 2020-02-20 as a date; the schema and the split job take text."""
+    for spec in (config.get("datasets") or {}).values():
+        settings = spec.get("split") if isinstance(spec, dict) else None
+        for key, value in (settings if isinstance(settings, dict) else {}).items():
+            if isinstance(value, datetime.datetime):
+                settings[key] = value.isoformat(sep=" ")
+            elif isinstance(value, datetime.date):
+                settings[key] = value.isoformat()
+
+
 _fill_types("backends")
 _fill_types("models")
+_split_dates_as_text()
 validate(config, "../schemas/config.schema.yaml")
 
 # Reserved backend names of run directories: `none` (models that use no item vectors)
