@@ -8,8 +8,9 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
+import pytest
 import torch
-from conftest import run_workflow
+from tests.conftest import ROOT, run_workflow
 
 from audiorec.extraction.store import write_embeddings
 
@@ -80,3 +81,41 @@ def test_train_rules_run_every_model_and_rerun_only_what_changed(tmp_path):
     assert planned_jobs(run_workflow(tmp_path, None, "-n", *targets(), *TRAIN_ONLY).stdout) == {}
     changed = {**CONFIG, "models": {**CONFIG["models"], "shallow": {**CONFIG["models"]["shallow"], "margin": 0.3}}}
     assert planned_jobs(run_workflow(tmp_path, changed, "-n", *targets(), *TRAIN_ONLY).stdout) == {"train": 1}
+
+
+def _default_pipeline_available() -> str | None:
+    """Why the default pipeline cannot run yet (its other stages land separately), or None."""
+    import importlib.util
+
+
+
+    if "not written yet" in (ROOT / "scripts/synthesize.py").read_text():
+        return "the synthetic dataset generator (scripts/synthesize.py) is not written yet"
+    for backend in ("oracle", "musicnn"):
+        if importlib.util.find_spec(f"audiorec.backends.{backend}") is None:
+            return f"backend {backend} (audiorec.backends.{backend}) is not written yet"
+    return None
+
+
+@pytest.mark.slow
+def test_default_pipeline_quality(tmp_path):
+    """The issue's quality check on the default synthetic dataset, with the default config:
+    with KNN every audio backend beats random vectors and `oracle` beats them all; BERT4Rec
+    (its best backend, and `oracle`) beats popularity. Means of per-user test NDCG@50."""
+    import yaml
+
+    reason = _default_pipeline_available()
+    if reason:
+        pytest.skip(reason)
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    audio = [b for b, spec in config["backends"].items() if (spec or {}).get("type", b) != "oracle"]
+    runs = ["pop/none", "knn/random", "knn/oracle", *[f"knn/{b}" for b in audio], "bert4rec/oracle", *[f"bert4rec/{b}" for b in [*audio, "random"]]]
+    metric_files = [f"results/synthetic/runs/{run}/seed0/metrics_test.parquet" for run in runs]
+    run_workflow(tmp_path, config, "--cores", "2", *metric_files, timeout=3600)
+    ndcg = {run: pl.read_parquet(tmp_path / path)["ndcg"].mean() for run, path in zip(runs, metric_files, strict=True)}
+    for b in audio:
+        assert ndcg[f"knn/{b}"] > ndcg["knn/random"], ndcg
+        assert ndcg["knn/oracle"] > ndcg[f"knn/{b}"], ndcg
+    bert = {run: v for run, v in ndcg.items() if run.startswith("bert4rec/")}
+    assert max(bert.values()) > ndcg["pop/none"], ndcg
+    assert ndcg["bert4rec/oracle"] > ndcg["pop/none"], ndcg
