@@ -26,9 +26,9 @@ import torch.nn.functional as F
 UserFactors = Callable[[torch.Tensor], torch.Tensor]
 """Maps a 1-D tensor of user indices to their [U, D] vectors (a model's forward pass for BERT4Rec)."""
 
-# Bytes per scored (user, item) cell while a chunk is ranked: the float32 score, three
-# boolean masks and an int32 running count of ties (see _top_k_chunk).
-_BYTES_PER_CELL = 4 + 3 + 4
+# Bytes per scored (user, item) cell while a chunk is ranked: the float32 score, plus, for
+# rows tied across the cut, a copy, three boolean masks and an int32 count (_top_k_chunk).
+_BYTES_PER_CELL = 4 + 4 + 3 + 4
 DEFAULT_CHUNK_BYTES = 256 * 2**20
 
 
@@ -126,23 +126,38 @@ def top_k(
 def _top_k_chunk(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Exact top-k per row with ties broken by the lower column index.
 
-    torch.topk gives the k-th largest value t but no promise about which of several items
-    scoring t it keeps. Everything strictly above t is in; of the items equal to t, the
-    lowest-indexed ones fill the remaining places. Cells scored -inf (seen items) may fill
-    places too when a row has fewer than k candidates; the caller drops them.
+    torch.topk promises the k largest values but not which of several equal ones it keeps,
+    nor their order. Take the k+1 largest: where the k-th is strictly above the (k+1)-th the
+    chosen set is unambiguous and only needs ordering by (score desc, index asc). Rows tied
+    across the cut (rare for learned scores; common for popularity, and for rows with fewer
+    than k candidates, whose seen items all score -inf) are resolved on the full row: all
+    items strictly above the k-th value, then the lowest-indexed items equal to it.
     """
     if torch.isnan(scores).any():
         raise ValueError("scores contain NaN; the model diverged or its input has NaN")
-    n_rows = scores.shape[0]
-    kth = torch.topk(scores, k, dim=1, sorted=True).values[:, -1:]
-    above = scores > kth
-    tied = scores == kth
-    need = k - above.sum(dim=1, keepdim=True, dtype=torch.int32)
-    take = above | (tied & (tied.cumsum(dim=1, dtype=torch.int32) <= need))
-    idx = take.nonzero()[:, 1].view(n_rows, k)  # row-major: ascending item index per row
-    val = scores.gather(1, idx)
-    order = torch.sort(val, dim=1, descending=True, stable=True).indices
-    return idx.gather(1, order), val.gather(1, order)
+    n_rows, n_cols = scores.shape
+    if k < n_cols:
+        val, idx = torch.topk(scores, k + 1, dim=1, sorted=True)
+        tied = val[:, k - 1] == val[:, k]
+        val, idx = val[:, :k], idx[:, :k]
+    else:
+        val, idx = torch.topk(scores, k, dim=1, sorted=True)
+        tied = torch.zeros(n_rows, dtype=torch.bool, device=scores.device)
+    if tied.any():
+        rows = tied.nonzero()[:, 0]
+        sub = scores[rows]
+        kth = val[rows, k - 1 :]
+        above = sub > kth
+        at = sub == kth
+        need = k - above.sum(dim=1, keepdim=True, dtype=torch.int32)
+        take = above | (at & (at.cumsum(dim=1, dtype=torch.int32) <= need))
+        idx[rows] = take.nonzero()[:, 1].view(len(rows), k)  # row-major: ascending index per row
+        val[rows] = sub.gather(1, idx[rows])
+    # order every row by (score desc, index asc): stable sort by index, then by score
+    by_index = torch.sort(idx, dim=1, stable=True)
+    idx, val = by_index.values, val.gather(1, by_index.indices)
+    by_score = torch.sort(val, dim=1, descending=True, stable=True).indices
+    return idx.gather(1, by_score), val.gather(1, by_score)
 
 
 def recommendations_frame(top: TopK, user_ids: Sequence[str], track_ids: Sequence[str]) -> pl.DataFrame:
