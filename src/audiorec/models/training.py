@@ -42,6 +42,7 @@ class TrainSettings:
     lr_patience: int = 5
     patience: int = 16
     min_delta: float = 0.0
+    min_epochs: int = 0
     metric: str = "ndcg"
     k: int = 50
 
@@ -135,10 +136,12 @@ def fit(
         with torch.no_grad():
             val = evaluate_part(model, data, data.parts["val"], settings.k)
         value = val[settings.metric]
-        scheduler.step(value)
+        warming_up = epoch <= settings.min_epochs  # plateaus before a model "takes off" do not count
+        if not warming_up:
+            scheduler.step(value)
         if value > state["best_value"] + settings.min_delta:
             state.update(best_epoch=epoch, best_value=value, best_state=model.saved_state(), bad_epochs=0)
-        else:
+        elif not warming_up:
             state["bad_epochs"] += 1
         state["stopped"] = state["bad_epochs"] >= settings.patience
         row = {"epoch": epoch, "loss": loss, **{f"val_{m}": v for m, v in val.items()}, "lr": lr}
