@@ -35,7 +35,7 @@ SETTINGS = {
 }
 
 
-def run_case(model_name: str, scale: str, epochs: int, paper_steps: int, threads: int) -> dict:
+def run_case(model_name: str, scale: str, epochs: int, paper_steps: int, threads: int, precision: str = "fp32") -> dict:
     import numpy as np
     import torch
 
@@ -52,7 +52,8 @@ def run_case(model_name: str, scale: str, epochs: int, paper_steps: int, threads
     load_s = time.perf_counter() - t0
     torch.manual_seed(0)
     cls = ShallowNet if model_name == "shallow" else Bert4Rec
-    model = cls(data, synthetic.vectors, **SETTINGS[model_name])
+    extra = {"precision": precision} if model_name == "bert4rec" else {}
+    model = cls(data, synthetic.vectors, **SETTINGS[model_name], **extra)
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     model.train()
     steps = model.steps_per_epoch()
@@ -70,7 +71,7 @@ def run_case(model_name: str, scale: str, epochs: int, paper_steps: int, threads
         val = evaluate_part(model, data, data.parts["val"], 50)
     val_s = time.perf_counter() - start
     return {
-        "model": model_name,
+        "model": model_name if model_name != "bert4rec" else f"bert4rec ({precision})",
         "scale": scale,
         "users": data.n_users,
         "items": data.n_items,
@@ -95,21 +96,23 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3, help="whole epochs timed at the default size (median)")
     parser.add_argument("--paper-steps", type=int, default=8, help="steps timed at paper size")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--precision", nargs="+", default=["fp32"], choices=["fp32", "bf16"], help="BERT4Rec matmul precision(s)")
     parser.add_argument("--out", default="benchmarks/out/train.json")
     parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: run one case in this process
     args = parser.parse_args()
     if args.case:
-        model_name, scale = args.case.split(":")
-        print(json.dumps(run_case(model_name, scale, args.epochs, args.paper_steps, args.threads)))
+        model_name, scale, precision = args.case.split(":")
+        print(json.dumps(run_case(model_name, scale, args.epochs, args.paper_steps, args.threads, precision)))
         return
     results = []
     for scale in args.scales:
-        for model_name in args.models:
-            cmd = [sys.executable, __file__, "--case", f"{model_name}:{scale}", "--epochs", str(args.epochs),
+        cases = [(m, p) for m in args.models for p in (args.precision if m == "bert4rec" else ["fp32"])]
+        for model_name, precision in cases:
+            cmd = [sys.executable, __file__, "--case", f"{model_name}:{scale}:{precision}", "--epochs", str(args.epochs),
                    "--paper-steps", str(args.paper_steps), "--threads", str(args.threads)]
             proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if proc.returncode:
-                raise SystemExit(f"case {model_name}:{scale} failed:\n{proc.stderr[-4000:]}")
+                raise SystemExit(f"case {model_name}:{scale}:{precision} failed:\n{proc.stderr[-4000:]}")
             results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
             print(json.dumps(results[-1]), file=sys.stderr)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -127,3 +127,33 @@ def test_deterministic_and_resume_equals_uninterrupted(tmp_path):
     assert [r["loss"] for r in resumed_result.history] == [r["loss"] for r in full_result.history]
     for key, value in full.saved_state().items():
         torch.testing.assert_close(value, resumed.saved_state()[key], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_fused_linear_cross_entropy_matches_plain_loss_and_gradients(monkeypatch, with_bias):
+    from audiorec.models import losses
+
+    monkeypatch.setattr(losses, "CHUNK_CELLS", 7 * 11)  # several chunks of 7 rows
+    g = torch.Generator().manual_seed(0)
+    hidden = torch.randn(30, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(11, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(11, generator=g, dtype=torch.float64, requires_grad=True) if with_bias else None
+    targets = torch.randint(0, 11, (30,), generator=g)
+    fused = losses.linear_cross_entropy(hidden, weight, targets, bias)
+    logits = hidden @ weight.T + (bias if with_bias else 0)
+    plain = torch.nn.functional.cross_entropy(logits, targets)
+    torch.testing.assert_close(fused.double(), plain, rtol=1e-6, atol=1e-6)
+    inputs = (hidden, weight, bias) if with_bias else (hidden, weight)
+    torch.testing.assert_close(torch.autograd.grad(3 * fused, inputs), torch.autograd.grad(3 * plain, inputs), rtol=1e-5, atol=1e-6)
+
+
+def test_bf16_loss_is_close_to_fp32():
+    data = cycle_split()
+    torch.manual_seed(0)
+    model = small_model(data)
+    model.eval()
+    tokens = model.sequences(np.arange(16), append_mask=False)
+    inputs, labels = (torch.as_tensor(x) for x in model.mask_batch(tokens, np.random.default_rng(0)))
+    fp32 = model.masked_loss(inputs, labels)
+    model.bf16 = True
+    torch.testing.assert_close(model.masked_loss(inputs, labels), fp32, rtol=2e-2, atol=2e-2)

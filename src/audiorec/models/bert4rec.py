@@ -8,8 +8,9 @@ one never seen in training, is scored through its content.
 Three points where the published code went wrong, done right here:
 - the maximum length (300) is the same in training and prediction (it predicted from 50);
 - the cross entropy is computed only at masked positions: their hidden states are gathered
-  *before* the output layer, so the [positions x items] logits exist only for the ~20%
-  of positions that carry a loss (numerically the same loss as the full computation);
+  *before* the output layer, so logits exist only for the ~20% of positions that carry a
+  loss (numerically the same loss as the full computation), and even those only one chunk
+  at a time (`losses.linear_cross_entropy`);
 - prediction appends a mask token after the user's last (at most 299) items and reads the
   scores at that position.
 
@@ -27,6 +28,7 @@ from torch import nn
 
 from .base import Factors, NeuralRecommender
 from .data import SplitData
+from .losses import linear_cross_entropy
 
 IGNORE = -100
 
@@ -48,8 +50,12 @@ class Bert4Rec(NeuralRecommender):
         batch_size: int = 128,
         output_bias: bool = False,
         init_std: float = 0.02,
+        precision: str = "fp32",
     ) -> None:
         super().__init__()
+        if precision not in ("fp32", "bf16"):
+            raise ValueError(f"bert4rec: precision must be 'fp32' or 'bf16', got {precision!r}")
+        self.bf16 = precision == "bf16"
         n_items = data.n_items
         if item_vectors is None:
             hidden = hidden_size or random_dim
@@ -111,24 +117,29 @@ class Bert4Rec(NeuralRecommender):
 
     # --- training ---
 
+    def autocast(self) -> torch.autocast:
+        """bf16 matmuls (fp32 weights, softmax and loss) when precision is bf16."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
+
     def masked_loss(self, inputs: torch.Tensor, labels: torch.Tensor, gather: bool = True) -> torch.Tensor:
         """Cross entropy over all items at the positions whose label is not IGNORE.
 
         gather=True selects those positions before the output layer; gather=False scores
         every position and lets cross_entropy ignore the rest (the reference the tests
         compare against: same value, far more memory)."""
+        with self.autocast():
+            return self._masked_loss(inputs, labels, gather)
+
+    def _masked_loss(self, inputs: torch.Tensor, labels: torch.Tensor, gather: bool) -> torch.Tensor:
         items = self.item_matrix()
         hidden = self.encode(inputs, items)
         if gather:
             where = labels != IGNORE
-            logits = hidden[where] @ items.T
-            targets = labels[where]
-        else:
-            logits = hidden @ items.T
-            targets = labels
+            return linear_cross_entropy(hidden[where], items, labels[where], self.bias, bf16=self.bf16)
+        logits = hidden @ items.T
         if self.bias is not None:
             logits = logits + self.bias
-        return F.cross_entropy(logits.reshape(-1, items.shape[0]), targets.reshape(-1), ignore_index=IGNORE)
+        return F.cross_entropy(logits.reshape(-1, items.shape[0]).float(), labels.reshape(-1), ignore_index=IGNORE)
 
     def mask_batch(self, tokens: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Replace each real token by MASK with probability mask_prob; labels hold the
@@ -177,7 +188,9 @@ class Bert4Rec(NeuralRecommender):
     def user_vectors(self, users: np.ndarray, items: torch.Tensor | None = None) -> torch.Tensor:
         """Hidden state at a mask token appended after each user's latest (max_len - 1) items."""
         tokens = torch.as_tensor(self.sequences(users, append_mask=True), device=self.device)
-        return self.encode(tokens, self.item_matrix() if items is None else items)[:, -1]
+        with self.autocast():
+            hidden = self.encode(tokens, self.item_matrix() if items is None else items)[:, -1]
+        return hidden.float()
 
     def factors(self) -> Factors:
         with torch.no_grad():

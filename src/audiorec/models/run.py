@@ -67,6 +67,14 @@ def pick_device(setting: str = "auto") -> torch.device:
     return torch.device(setting)
 
 
+def resolve_precision(setting: str, device: torch.device) -> str:
+    """`auto`: bf16 on a CUDA device that supports it, fp32 elsewhere (CPUs without native
+    bf16 emulate it slowly; CPU fp32 runs are bit-for-bit reproducible)."""
+    if setting != "auto":
+        return setting
+    return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+
+
 def item_vectors_for(spec: dict[str, Any], backend: str, data: SplitData, seed: int, embeddings: str | None) -> ItemVectors | None:
     """The item vectors a run starts from: none (pop, or BERT4Rec's own random table),
     seeded random vectors (`random`), or the backend's embeddings aligned to the catalogue."""
@@ -116,6 +124,7 @@ def build_model(spec: dict[str, Any], backend: str, data: SplitData, vectors: It
             mask_prob=float(spec.get("mask_prob", 0.2)),
             batch_size=int(spec.get("batch_size", 128)),
             output_bias=bool(spec.get("output_bias", False)),
+            precision=resolve_precision(spec.get("precision", "fp32"), pick_device(spec.get("device", "auto"))),
         )
     raise ValueError(f"unknown model type {kind!r}; choose one of {MODEL_TYPES}")
 
