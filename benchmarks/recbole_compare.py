@@ -176,14 +176,14 @@ def recbole_worker(spec_path: str) -> None:
 # ---------------------------------------------------------------- our side
 
 
-def ours(data, hidden: int, epochs: int, timing_steps: int, threads: int, seed: int) -> dict:
+def ours(data, hidden: int, epochs: int, timing_steps: int, threads: int, seed: int, precision: str = "fp32") -> dict:
     import torch
 
     from audiorec.models.bert4rec import Bert4Rec
 
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    model = Bert4Rec(data, None, hidden_size=hidden, **{k: v for k, v in HYPER.items() if k != "lr"})
+    model = Bert4Rec(data, None, hidden_size=hidden, precision=precision, **{k: v for k, v in HYPER.items() if k != "lr"})
     optimizer = torch.optim.Adam(model.parameters(), lr=HYPER["lr"])
     records = []
     for epoch in range(1, epochs + 1):
@@ -227,6 +227,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--recbole-python", default="/work/venvs/recbole/bin/python")
+    parser.add_argument("--precision", nargs="+", default=["fp32"], choices=["fp32", "bf16"], help="our BERT4Rec's matmul precision(s)")
     parser.add_argument("--out", default=None)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--ours-only", action="store_true", help=argparse.SUPPRESS)
@@ -238,7 +239,7 @@ def main() -> None:
         spec = json.loads(Path(args.out).read_text())
         sys.path[:0] = [str(HERE), str(HERE.parent / "src")]
         data = _load(spec["scale"])
-        result = ours(data, spec["hidden"], spec["epochs"], spec["timing_steps"], spec["threads"], spec["seed"])
+        result = ours(data, spec["hidden"], spec["epochs"], spec["timing_steps"], spec["threads"], spec["seed"], spec["precision"])
         Path(spec["result"]).write_text(json.dumps(result))
         return
 
@@ -257,15 +258,17 @@ def main() -> None:
             "seed": args.seed, "n_items": data.n_items, "workdir": tmp, "arrays": str(Path(tmp) / "split.npz"), "scale": args.scale,
         }
         results = {}
-        for name, python, flag in (("ours", sys.executable, "--ours-only"), ("recbole", args.recbole_python, "--worker")):
-            spec_path = Path(tmp) / f"{name}.json"
-            spec_path.write_text(json.dumps({**common, "result": str(Path(tmp) / f"{name}.result.json")}))
+        variants = [(f"ours ({p})", sys.executable, "--ours-only", p) for p in args.precision]
+        for name, python, flag, precision in [*variants, ("recbole", args.recbole_python, "--worker", "fp32")]:
+            tag = name.replace(" ", "_").replace("(", "").replace(")", "")
+            spec_path = Path(tmp) / f"{tag}.json"
+            spec_path.write_text(json.dumps({**common, "precision": precision, "result": str(Path(tmp) / f"{tag}.result.json")}))
             argv = [python, __file__, flag, str(spec_path)] if flag == "--worker" else [python, __file__, flag, "--out", str(spec_path)]
             started = time.perf_counter()
             proc = subprocess.run(argv, capture_output=True, text=True, check=False)
             if proc.returncode:
                 raise SystemExit(f"{name} failed:\n{proc.stderr[-6000:]}")
-            results[name] = json.loads((Path(tmp) / f"{name}.result.json").read_text())
+            results[name] = json.loads((Path(tmp) / f"{tag}.result.json").read_text())
             results[name]["wall_s"] = time.perf_counter() - started
     report = {"scale": args.scale, "hidden": hidden, "threads": args.threads, "epochs": args.epochs, "timing_steps": args.timing_steps}
     for name, res in results.items():
@@ -279,11 +282,11 @@ def main() -> None:
         if not args.timing_steps:
             entry.update(quality(data, res["epochs"]))
         report[name] = entry
-    report["speedup"] = report["recbole"]["epoch_s_median"] / report["ours"]["epoch_s_median"]
+    report["speedup"] = {n: report["recbole"]["epoch_s_median"] / report[n]["epoch_s_median"] for n, *_ in variants}
     out.write_text(json.dumps(report, indent=2))
     print(f"| | time/epoch{' (extrapolated)' if args.timing_steps else ''} | peak RSS | best epoch | val HR@50 | val NDCG@50 | test HR@50 | test NDCG@50 |")
     print("|---|---|---|---|---|---|---|---|")
-    for name in ("ours", "recbole"):
+    for name in [*(n for n, *_ in variants), "recbole"]:
         r = report[name]
         q = r.get("best")
         cells = (
@@ -291,7 +294,7 @@ def main() -> None:
             if q else "- | - | - | - | -"
         )
         print(f"| {name} | {r['epoch_s_median']:.1f} s | {r['peak_rss_mb']:,.0f} MB | {cells} |")
-    print(f"\nspeed-up per epoch: {report['speedup']:.1f}x")
+    print("\nspeed-up per epoch: " + ", ".join(f"{n} {x:.1f}x" for n, x in report["speedup"].items()))
 
 
 def _load(scale: str):
