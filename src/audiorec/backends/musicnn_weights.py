@@ -175,3 +175,24 @@ def fetch_variant(weights_dir: Path, variant: str) -> dict[str, Any]:
             return existing
     log.info("musicnn %s checkpoint cached in %s", variant, final)
     return manifest
+
+
+def download_wheel(dest_dir: Path) -> Path:
+    """Keep a verified copy of the wheel at `{dest_dir}/{WHEEL_NAME}` (fetching it if needed).
+
+    A wheel left there is what `fetch_variant` unpacks offline, so this is also the way to
+    prepare a cache for machines without internet.
+    """
+    dest_dir = Path(dest_dir)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest_dir, prefix=".wheel.") as tmp:
+        path, _ = obtain_wheel(dest_dir, Path(tmp))
+        final = dest_dir / WHEEL_NAME
+        if path != final:
+            staged = Path(tmp) / f"{WHEEL_NAME}.part"
+            if path.parent == Path(tmp):
+                path.rename(staged)
+            else:  # a user's copy named by the environment variable: copy, never move
+                shutil.copyfile(path, staged)
+            os.replace(staged, final)
+    return final
