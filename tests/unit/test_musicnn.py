@@ -33,6 +33,7 @@ from audiorec.backends.musicnn_net import (
     PATCH_FRAMES,
     CheckpointMismatchError,
     MusiCNN,
+    banded_time_conv,
     checkpoint_mapping,
     is_optimizer_state,
     state_dict_from_checkpoint,
@@ -149,19 +150,60 @@ def test_layer_shapes() -> None:
     assert all(torch.isfinite(v).all() for v in out.values())
 
 
-def test_max_over_frequency_shortcut_is_exact() -> None:
-    """max_f BN(ReLU(x)) computed on the raw conv output equals the literal order of operations,
+def test_folded_constants_match_and_follow_new_weights() -> None:
+    model = randomize(MusiCNN(), seed=5)
+    x = torch.rand(2, PATCH_FRAMES, 96) * 3
+    with torch.no_grad():
+        fresh = model(x)
+        folded = model.fold()(x)
+        for name in fresh:
+            torch.testing.assert_close(folded[name], fresh[name], rtol=0, atol=0)
+        other = randomize(MusiCNN(), seed=6)
+        model.load_state_dict(other.state_dict())  # must drop the cached constants
+        torch.testing.assert_close(model(x)["penultimate"], other(x)["penultimate"], rtol=1e-6, atol=1e-6)
+
+
+def literal_branch(x: torch.Tensor, conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm1d) -> torch.Tensor:
+    """musicnn's order of operations: conv -> ReLU -> batch norm -> max over frequency. x [P, 1, T', F]."""
+    y = F.relu(conv(x))  # [P, C, T, F']
+    p, c, t, f = y.shape
+    y = F.batch_norm(
+        y.permute(0, 2, 3, 1).reshape(-1, c), bn.running_mean, bn.running_var, bn.weight, bn.bias, eps=bn.eps
+    )
+    return y.reshape(p, t, f, c).amax(2).permute(0, 2, 1)
+
+
+def test_frontend_branches_equal_the_literal_order_of_operations() -> None:
+    """The sign-folded max over frequency and the banded temporal GEMM are exact rewrites,
     for positive and negative batch-norm scales."""
     model = randomize(MusiCNN(), seed=3)
-    bn = model.timbral_bn[0]
     with torch.no_grad():
-        bn.weight[::2] *= -1
-        conv = torch.randn(2, 204, 11, 7)
-        literal = F.batch_norm(
-            F.relu(conv).permute(0, 2, 3, 1).reshape(-1, 204), bn.running_mean, bn.running_var, bn.weight, bn.bias,
-            eps=bn.eps,
-        ).reshape(2, 11, 7, 204).amax(2).permute(0, 2, 1)
-        torch.testing.assert_close(model._max_over_freq(conv, bn), literal, rtol=1e-5, atol=1e-5)
+        for bn in [*model.timbral_bn, *model.temporal_bn]:
+            bn.weight[::2] = -bn.weight[::2].abs()
+        x = torch.rand(2, PATCH_FRAMES, 96) * 3
+        padded = F.pad(x.unsqueeze(1), (0, 0, 3, 3))
+        for i in range(2):
+            torch.testing.assert_close(
+                model.timbral_branch(padded, i), literal_branch(padded, model.timbral[i], model.timbral_bn[i]),
+                rtol=1e-4, atol=1e-4,
+            )
+        bands = x.transpose(1, 2).reshape(-1, PATCH_FRAMES)
+        for i, k in enumerate((128, 64, 32)):
+            same = F.pad(x.unsqueeze(1), (0, 0, (k - 1) // 2, k // 2))  # TF 'same' for an even kernel
+            torch.testing.assert_close(
+                model.temporal_branch(bands, i, 2), literal_branch(same, model.temporal[i], model.temporal_bn[i]),
+                rtol=1e-4, atol=1e-4,
+            )
+
+
+@pytest.mark.parametrize(("k", "length", "block"), [(128, 187, 8), (5, 13, 4), (4, 9, 16), (1, 7, 3)])
+def test_banded_time_conv_is_a_convolution(k: int, length: int, block: int) -> None:
+    g = torch.Generator().manual_seed(k)
+    x = torch.randn(6, length, generator=g)
+    kernel = torch.randn(k, 3, generator=g)
+    pad = (k - 1) // 2
+    ref = F.conv1d(F.pad(x[:, None], (pad, k - 1 - pad)), kernel.T[:, None, :])  # [N, C, T]
+    torch.testing.assert_close(banded_time_conv(x, kernel, pad, block), ref.transpose(1, 2), rtol=1e-5, atol=1e-5)
 
 
 # --------------------------------------------------------------------------- checkpoint mapping (offline)

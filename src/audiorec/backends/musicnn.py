@@ -39,7 +39,6 @@ PATCH_MIN_SAMPLES = (PATCH_FRAMES - 1) * HOP
 LAYERS: dict[str, int] = {"mean_pool": 753, "max_pool": 753, "penultimate": 200, "taggram": 50}
 DEFAULT_LAYER = "penultimate"
 DEFAULT_VARIANT = "MSD_musicnn"
-DEFAULT_PATCH_BATCH = 32
 _AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -57,7 +56,6 @@ class MusiCNNBackend(Backend):
         spec.setdefault("variant", DEFAULT_VARIANT)
         spec.setdefault("layer", DEFAULT_LAYER)
         spec.setdefault("weights_dir", str(DEFAULT_WEIGHTS_DIR))
-        spec.setdefault("patch_batch", DEFAULT_PATCH_BATCH)
         super().__init__(spec)
         if spec["variant"] not in VARIANTS:
             raise BackendError(
@@ -68,16 +66,27 @@ class MusiCNNBackend(Backend):
             raise BackendError("backend type musicnn: layer 'mean' needs layers of one width; choose one of "
                                f"{list(LAYERS)}.")
         self.selected_layer_index()  # validates `layer` now, not after minutes of extraction
-        if int(spec["patch_batch"]) < 1:
+        if spec.get("patch_batch") is not None and int(spec["patch_batch"]) < 1:
             raise BackendError("backend type musicnn: `patch_batch` must be at least 1.")
         self.variant: str = spec["variant"]
         self.weights_dir = Path(spec["weights_dir"])
-        self.patch_batch = int(spec["patch_batch"])
+        self._patch_batch: int | None = None if spec.get("patch_batch") is None else int(spec["patch_batch"])
         self.model: MusiCNN | None = None
         self.mel: MelSpectrogram | None = None
         self.device = torch.device("cpu")
         self.precision = "fp32"
         self.manifest: dict[str, Any] = {}
+
+    @property
+    def patch_batch(self) -> int:
+        """Patches per forward pass. On CPU small chunks keep the activations (about 3 MB
+        per patch for the largest one) in cache: measured fastest at 1-2 patches per thread
+        (benchmarks/RESULTS.md); GPUs want large batches."""
+        if self._patch_batch is not None:
+            return self._patch_batch
+        if self.device.type == "cpu":
+            return 2 * torch.get_num_threads()
+        return 256
 
     # --- declarations ---
 
@@ -123,7 +132,7 @@ class MusiCNNBackend(Backend):
         """Use an already built network (tests use random weights to stay offline)."""
         self.device = torch.device(device)
         self.precision = precision
-        self.model = model.eval().to(self.device)
+        self.model = model.eval().to(self.device).fold()
         self.mel = MelSpectrogram(SAMPLE_RATE, N_FFT, HOP, N_MELS).to(self.device)
 
     # --- running ---

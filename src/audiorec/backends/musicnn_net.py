@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -59,6 +60,36 @@ VARIANTS: dict[str, MusiCNNConfig] = {
 }
 
 
+#: output frames per row of the banded temporal GEMM (fastest of 8/16/32 on AVX-512)
+TEMPORAL_BLOCK = 8
+
+
+def banded_matrix(kernel: torch.Tensor, block: int) -> torch.Tensor:
+    """[block + k - 1, block * C]: column (t, c) holds kernel[:, c] starting at row t."""
+    k, channels = kernel.shape
+    band = kernel.new_zeros(block + k - 1, block, channels)
+    for t in range(block):
+        band[t : t + k, t] = kernel
+    return band.reshape(block + k - 1, block * channels)
+
+
+def banded_time_conv(
+    x: torch.Tensor, kernel: torch.Tensor, pad_before: int, block: int, band: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Cross-correlate every row of x [N, T] with each column of kernel [k, C], zero padding
+    `pad_before` in front and the rest behind (TF 'same': (k-1)//2 before): [N, T, C].
+
+    Computed as windows [N * T/block, block + k - 1] @ banded [block + k - 1, block * C]."""
+    k, channels = kernel.shape
+    rows, length = x.shape
+    n_blocks = -(-length // block)
+    if band is None:
+        band = banded_matrix(kernel, block)
+    padded = F.pad(x, (pad_before, n_blocks * block + k - 1 - pad_before - length))
+    windows = padded.unfold(1, block + k - 1, block).reshape(rows * n_blocks, block + k - 1)
+    return torch.mm(windows, band).reshape(rows, n_blocks * block, channels)[:, :length]
+
+
 def _bn(num: int) -> nn.BatchNorm1d:
     return nn.BatchNorm1d(num, eps=TF_BN_EPS)
 
@@ -88,6 +119,9 @@ class MusiCNN(nn.Module):
         self.dense = nn.Linear(2 * cfg.pool_dim, cfg.backend_units)
         self.dense_bn = _bn(cfg.backend_units)
         self.output = nn.Linear(cfg.backend_units, cfg.n_classes)
+        self._folded: dict[str, Any] | None = None
+
+    # --- inference constants -------------------------------------------------------------
 
     @staticmethod
     def _affine(bn: nn.BatchNorm1d) -> tuple[torch.Tensor, torch.Tensor]:
@@ -95,43 +129,102 @@ class MusiCNN(nn.Module):
         a = bn.weight / torch.sqrt(bn.running_var + bn.eps)
         return a, bn.bias - a * bn.running_mean
 
-    def _max_over_freq(self, conv: torch.Tensor, bn: nn.BatchNorm1d) -> torch.Tensor:
-        """max_f BN(ReLU(conv)) for conv [P, C, T, F] -> [P, C, T].
+    def _branch_constants(self, conv: nn.Conv2d, bn: nn.BatchNorm1d) -> dict[str, torch.Tensor]:
+        """Kernel and bias with the sign of each channel's batch-norm scale folded in.
 
-        ReLU is increasing and the batch norm is a per-channel affine map, increasing where
-        its scale is positive and decreasing where negative, so the maximum over frequency
-        is taken on the raw convolution (max, or min for negative scales) before both:
-        exact, and it avoids two passes over the largest tensor of the network.
+        A front-end branch is max_f BN(ReLU(conv)). ReLU is increasing and the inference batch
+        norm is a per-channel affine map a*x + b, increasing where a > 0 and decreasing where
+        a < 0; there the maximum is a * ReLU(min_f conv) + b, and min_f conv = -max_f(-conv).
+        Negating those channels' kernels turns every branch into one max over frequency of
+        the raw convolution (bias added after it), with ReLU and batch norm applied to the
+        small pooled tensor: exact, and it saves several passes over the largest tensors.
         """
         a, b = self._affine(bn)
-        neg = a < 0
-        peak = conv.amax(dim=3)
-        if bool(neg.any()):
-            peak = torch.where(neg[None, :, None], conv.amin(dim=3), peak)
-        return F.relu(peak) * a[None, :, None] + b[None, :, None]
+        sign = torch.where(a < 0, -1.0, 1.0).to(a.dtype)
+        assert conv.bias is not None
+        return {"weight": conv.weight * sign[:, None, None, None], "bias": conv.bias * sign, "sign": sign, "a": a, "b": b}
 
-    def frontend(self, x: torch.Tensor) -> torch.Tensor:
-        """[P, T, F] -> [P, 561, T]: timbral then temporal features, channels first."""
-        a, b = self._affine(self.input_bn)
-        x = (x * a + b).unsqueeze(1)  # [P, 1, T, F]
-        feats = []
-        padded = F.pad(x, (0, 0, 3, 3))  # pad time only, 'valid' over frequency
-        for conv, bn in zip(self.timbral, self.timbral_bn, strict=True):
-            feats.append(self._max_over_freq(conv(padded), bn))
+    def _constants(self) -> dict[str, Any]:
+        c: dict[str, Any] = {"input": self._affine(self.input_bn)}
+        c["timbral"] = [self._branch_constants(conv, bn) for conv, bn in zip(self.timbral, self.timbral_bn, strict=True)]
+        c["temporal"] = []
         for conv, bn in zip(self.temporal, self.temporal_bn, strict=True):
-            k = conv.kernel_size[0]
-            feats.append(self._max_over_freq(conv(F.pad(x, (0, 0, (k - 1) // 2, k // 2))), bn))
+            t = self._branch_constants(conv, bn)
+            t["band"] = banded_matrix(t["weight"][:, 0, :, 0].T, TEMPORAL_BLOCK)
+            c["temporal"].append(t)
+        c["midend"] = [self._affine(bn) for bn in self.midend_bn]
+        return c
+
+    def fold(self) -> MusiCNN:
+        """Precompute the inference constants once (batch-norm affines, sign-folded kernels,
+        banded matrices) instead of on every forward pass. Cleared by load_state_dict and
+        .to(); call again after changing weights in place."""
+        with torch.no_grad():
+            self._folded = self._constants()
+        return self
+
+    def _apply(self, *args: Any, **kwargs: Any) -> MusiCNN:
+        self._folded = None
+        return super()._apply(*args, **kwargs)
+
+    def load_state_dict(self, *args: Any, **kwargs: Any) -> Any:
+        self._folded = None
+        return super().load_state_dict(*args, **kwargs)
+
+    def constants(self) -> dict[str, Any]:
+        return self._folded if self._folded is not None else self._constants()
+
+    # --- the network -----------------------------------------------------------------------
+
+    @staticmethod
+    def _finish(peak: torch.Tensor, c: dict[str, torch.Tensor]) -> torch.Tensor:
+        """[P, C, T] max over frequency of the sign-folded conv (without bias) -> branch output."""
+        extreme = (peak + c["bias"][:, None]) * c["sign"][:, None]
+        return torch.addcmul(c["b"][:, None], F.relu(extreme), c["a"][:, None])
+
+    def timbral_branch(self, padded: torch.Tensor, i: int, consts: dict[str, Any] | None = None) -> torch.Tensor:
+        """padded [P, 1, T+6, F] -> [P, C, T]: conv (7 x w) 'valid', max over frequency."""
+        c = (consts or self.constants())["timbral"][i]
+        return self._finish(F.conv2d(padded, c["weight"]).amax(dim=3), c)
+
+    def temporal_branch(
+        self, bands: torch.Tensor, i: int, n_patches: int, consts: dict[str, Any] | None = None
+    ) -> torch.Tensor:
+        """bands [P*F, T] (one row per patch and mel band) -> [P, C, T]: conv (k x 1) 'same', max over frequency.
+
+        A one-channel time convolution is a poor fit for oneDNN's direct convolution, so it
+        runs as one GEMM against a banded (Toeplitz) matrix that computes `block` outputs per
+        row from a window of block + k - 1 samples.
+        """
+        c = (consts or self.constants())["temporal"][i]
+        k = self.temporal[i].kernel_size[0]
+        rows, length = bands.shape
+        kernel = c["weight"][:, 0, :, 0].T
+        out = banded_time_conv(bands, kernel, (k - 1) // 2, TEMPORAL_BLOCK, c["band"])  # [P*F, T, C]
+        peak = out.reshape(n_patches, rows // n_patches, length, -1).amax(dim=1)  # [P, T, C]
+        return self._finish(peak.transpose(1, 2), c)
+
+    def frontend(self, x: torch.Tensor, consts: dict[str, Any] | None = None) -> torch.Tensor:
+        """[P, T, F] -> [P, 561, T]: timbral then temporal features, channels first."""
+        consts = consts or self.constants()
+        a, b = consts["input"]
+        x = x * a + b
+        padded = F.pad(x.unsqueeze(1), (0, 0, 3, 3))  # pad time only, 'valid' over frequency
+        feats = [self.timbral_branch(padded, i, consts) for i in range(len(self.timbral))]
+        bands = x.transpose(1, 2).reshape(-1, x.shape[1])  # [P*F, T]
+        feats += [self.temporal_branch(bands, i, x.shape[0], consts) for i in range(len(self.temporal))]
         return torch.cat(feats, dim=1)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        front = self.frontend(x)
-        a, b = self._affine(self.midend_bn[0])
-        h1 = F.relu(self.midend[0](front)) * a[:, None] + b[:, None]
-        a, b = self._affine(self.midend_bn[1])
-        h2 = F.relu(self.midend[1](h1)) * a[:, None] + b[:, None] + h1
-        a, b = self._affine(self.midend_bn[2])
-        h3 = F.relu(self.midend[2](h2)) * a[:, None] + b[:, None] + h2
-        feats = torch.cat([front, h1, h2, h3], dim=1)  # [P, 753, T]
+        consts = self.constants()
+        front = self.frontend(x, consts)
+        hidden = [front]
+        h = front
+        for i, (conv, (a, b)) in enumerate(zip(self.midend, consts["midend"], strict=True)):
+            y = torch.addcmul(b[:, None], F.relu(conv(h)), a[:, None])
+            h = y if i == 0 else y + h  # residual connections from the second layer on
+            hidden.append(h)
+        feats = torch.cat(hidden, dim=1)  # [P, 753, T]
         max_pool = feats.amax(dim=2)
         mean_pool = feats.mean(dim=2)
         flat = torch.stack([max_pool, mean_pool], dim=2).flatten(1)  # TF's interleaved flatten
