@@ -5,9 +5,10 @@ Preprocessing is musicnn's (`musicnn.extractor.batch_data`): 16 kHz, 512-point S
 256, 96 Slaney mel bands (librosa conventions), log10(10000 x + 1), cut into
 non-overlapping patches of 187 frames (3 s), a trailing remainder shorter than a patch
 dropped. Two deliberate differences (docs/musicnn.md): the mel spectrogram stays float32
-(the original casts it to float16 first, which overflows to inf on loud audio and makes
-every output constant), and a clip shorter than one patch is zero-padded to one patch
-(the original crashes on it).
+(the original casts it to float16 first; under NumPy >= 2 its `10000 * mel` then overflows
+to inf on loud audio and every output becomes the same, under NumPy 1.x it only rounds the
+input), and a clip shorter than one patch is zero-padded to one patch (the original
+crashes on it).
 
 Track vector = mean over the track's patches of the selected layer; `frames` counts patches.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -51,7 +53,7 @@ def patch_counts(lengths: torch.Tensor) -> torch.Tensor:
 class MusiCNNBackend(Backend):
     type_name: ClassVar[str] = "musicnn"
 
-    def __init__(self, spec: dict[str, Any]) -> None:
+    def __init__(self, spec: Mapping[str, Any]) -> None:
         spec = dict(spec)
         spec.setdefault("variant", DEFAULT_VARIANT)
         spec.setdefault("layer", DEFAULT_LAYER)
