@@ -30,6 +30,7 @@ from .hf_common import (
     check_precision,
     effective_lengths,
     load_state_dict,
+    load_resolved,
     load_strict,
     masked_time_mean,
     resolve_hub_or_local,
@@ -75,13 +76,15 @@ def gin_settings(text: str) -> dict[str, Any]:
 
 class EncodecMAEBackend(Backend):
     type_name = "encodecmae"
+    #: the workflow's weights folder (resources/weights/{type}), set by the engine before `load`;
+    #: None outside the workflow (then the Hugging Face cache / the default folder)
+    weights_dir: Path | None = None
 
     def __init__(self, spec: Mapping[str, Any]) -> None:
         super().__init__(spec)
         self.weights = str(self.spec.get("weights") or DEFAULT_WEIGHTS)
         self.revision: str | None = self.spec.get("revision")
         self.local_files_only = spec_bool(self.spec, "local_files_only", False)
-        self.cache_dir: str | None = self.spec.get("cache_dir")
         self._resolved: ResolvedWeights | None = None
         self._sizes_cache: tuple[int, int] | None = None
         self.model: EncodecMAE | None = None
@@ -95,7 +98,7 @@ class EncodecMAEBackend(Backend):
             ["model.pt", "config.gin"],
             revision=self.revision,
             local_files_only=self.local_files_only if local_files_only is None else local_files_only,
-            cache_dir=cache_dir if cache_dir is not None else self.cache_dir,
+            cache_dir=cache_dir if cache_dir is not None else self.weights_dir,
         )
 
     @staticmethod
@@ -124,15 +127,15 @@ class EncodecMAEBackend(Backend):
     def _sizes(self) -> tuple[int, int]:
         if self.model is not None:
             return self.model.num_layers, self.model.model_dim
-        if self._sizes_cache is None:
+        if self._sizes_cache is None:  # the shapes of a checkpoint on this machine (never downloads)
             try:
-                resolved = self._resolve()
+                resolved = self._resolve(local_files_only=True)
                 raw = torch.load(str(resolved.files["model.pt"]), map_location="cpu", weights_only=True, mmap=True)
                 arch = architecture_from_state(raw.get("state_dict", raw))
                 self._sizes_cache = (arch["num_layers"], arch["model_dim"])
-            except MissingWeightsError:
+            except MissingWeightsError as err:
                 if self.weights not in KNOWN:
-                    raise
+                    raise MissingWeightsError(f"{err} (its layers cannot be declared before that)") from None
                 self._sizes_cache = KNOWN[self.weights]
         return self._sizes_cache
 
@@ -151,7 +154,7 @@ class EncodecMAEBackend(Backend):
 
     def load(self, device: Any, precision: str = "fp32") -> None:
         check_precision(precision, self.type_name)
-        resolved = self._resolve()
+        resolved = load_resolved(lambda offline: self._resolve(local_files_only=offline), self.weights_dir)
         settings = gin_settings(resolved.files["config.gin"].read_text(encoding="utf-8"))
         state = self._state(resolved.files["model.pt"])
         try:

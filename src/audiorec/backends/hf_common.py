@@ -171,6 +171,17 @@ def resolve_hub_or_local(
     return ResolvedWeights(source=weights, revision=commit, files=files)
 
 
+def load_resolved(resolve: Any, weights_dir: Path | None) -> ResolvedWeights:
+    """Resolve for loading: from the workflow's weights folder without network first (the
+    fetch_weights job filled it; cluster nodes may be offline), else as the spec says."""
+    if weights_dir is not None:
+        try:
+            return resolve(True)
+        except MissingWeightsError:
+            pass
+    return resolve(None)
+
+
 # --- reading checkpoints --------------------------------------------------------------------
 
 

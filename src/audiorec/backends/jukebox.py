@@ -88,10 +88,13 @@ def prior_activations(
 
 class JukeboxBackend(Backend):
     type_name = "jukebox"
+    #: the workflow's weights folder (resources/weights/{type}), set by the engine before `load`;
+    #: None outside the workflow (then the Hugging Face cache / the default folder)
+    weights_dir: Path | None = None
 
     def __init__(self, spec: Mapping[str, Any]) -> None:
         super().__init__(spec)
-        self.weights = str(self.spec.get("weights") or DEFAULT_WEIGHTS)
+        self.explicit_weights: str | None = self.spec.get("weights")
         self.local_files_only = spec_bool(self.spec, "local_files_only", False)
         layers = self.spec.get("layers", [36])
         if not isinstance(layers, list) or not layers or not all(isinstance(n, int) and 1 <= n <= NUM_LAYERS for n in layers):
@@ -127,13 +130,18 @@ class JukeboxBackend(Backend):
 
     # --- weights ---
 
+    @property
+    def weights(self) -> str:
+        """`weights:` if set, else the workflow's weights folder, else jukemirlib's cache."""
+        return str(self.explicit_weights or self.weights_dir or DEFAULT_WEIGHTS)
+
     def weight_files(self, folder: str | os.PathLike[str] | None = None) -> dict[str, Path]:
         root = Path(os.path.expanduser(str(folder or self.weights)))
         return {name: root / name for name in FILES}
 
     def prefetch(self, cache_dir: Path) -> dict[str, Any]:
         """Download the two checkpoints (about 10 GB) into `weights:`; nothing when present."""
-        files = self.weight_files()
+        files = self.weight_files(self.explicit_weights or cache_dir)
         for name, path in files.items():
             if path.is_file():
                 continue

@@ -19,6 +19,7 @@ from .hf_common import (
     check_precision,
     effective_lengths,
     load_state_dict,
+    load_resolved,
     load_strict,
     masked_time_mean,
     read_json,
@@ -38,6 +39,9 @@ MIN_SAMPLES = 2048
 
 class MusicFMBackend(Backend):
     type_name = "musicfm"
+    #: the workflow's weights folder (resources/weights/{type}), set by the engine before `load`;
+    #: None outside the workflow (then the Hugging Face cache / the default folder)
+    weights_dir: Path | None = None
 
     def __init__(self, spec: Mapping[str, Any]) -> None:
         super().__init__(spec)
@@ -48,7 +52,6 @@ class MusicFMBackend(Backend):
         self.stats_path: str | None = self.spec.get("stats")
         self.revision: str | None = self.spec.get("revision")
         self.local_files_only = spec_bool(self.spec, "local_files_only", False)
-        self.cache_dir: str | None = self.spec.get("cache_dir")
         self._resolved: ResolvedWeights | None = None
         self._arch: dict[str, Any] | None = None
         self.model: MusicFM | None = None
@@ -81,7 +84,7 @@ class MusicFMBackend(Backend):
             [self.checkpoint_name, self.stats_name],
             revision=self.revision,
             local_files_only=self.local_files_only if local_files_only is None else local_files_only,
-            cache_dir=cache_dir if cache_dir is not None else self.cache_dir,
+            cache_dir=cache_dir if cache_dir is not None else self.weights_dir,
         )
         if self.stats_path:
             resolved.files[self.stats_name] = Path(self.stats_path)
@@ -95,9 +98,10 @@ class MusicFMBackend(Backend):
         return rename_checkpoint_keys(state, ("model.",))
 
     def _architecture(self) -> dict[str, Any] | None:
+        """Sizes from a checkpoint on this machine (never downloads); None: the published sizes."""
         if self._arch is None:
             try:
-                resolved = self._resolve()
+                resolved = self._resolve(local_files_only=True)
             except MissingWeightsError:
                 return None
             file = resolved.files[self.checkpoint_name]
@@ -144,7 +148,7 @@ class MusicFMBackend(Backend):
 
     def load(self, device: Any, precision: str = "fp32") -> None:
         check_precision(precision, self.type_name)
-        resolved = self._resolve()
+        resolved = load_resolved(lambda offline: self._resolve(local_files_only=offline), self.weights_dir)
         stats = read_json(resolved.files[self.stats_name], backend=self.type_name)
         for key in ("melspec_2048_mean", "melspec_2048_std"):
             if key not in stats:

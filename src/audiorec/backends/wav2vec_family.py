@@ -33,6 +33,7 @@ from .hf_common import (
     conv_out_lengths,
     effective_lengths,
     frame_mask,
+    load_resolved,
     load_state_dict,
     load_strict,
     masked_time_mean,
@@ -167,13 +168,15 @@ class Wav2VecFamilyBackend(Backend):
     #: known architectures, so layer names/dims are declared even before the config is cached
     known: ClassVar[dict[str, tuple[int, int]]] = {}
     checkpoint_prefixes: ClassVar[tuple[str, ...]] = ()
+    #: the workflow's weights folder (resources/weights/{type}), set by the engine before `load`;
+    #: None outside the workflow (then the Hugging Face cache / the default folder)
+    weights_dir: Path | None = None
 
     def __init__(self, spec: Mapping[str, Any]) -> None:
         super().__init__(spec)
         self.weights: str = str(self.spec.get("weights") or self.default_weights)
         self.revision: str | None = self.spec.get("revision")
         self.local_files_only = spec_bool(self.spec, "local_files_only", False)
-        self.cache_dir: str | None = self.spec.get("cache_dir")
         self._resolved: ResolvedWeights | None = None
         self._config: dict[str, Any] | None = None
         self._preprocessor: dict[str, Any] | None = None
@@ -194,14 +197,15 @@ class Wav2VecFamilyBackend(Backend):
             optional=["preprocessor_config.json"],
             revision=self.revision,
             local_files_only=self.local_files_only if local_files_only is None else local_files_only,
-            cache_dir=self.cache_dir,
+            cache_dir=self.weights_dir,
         )
 
     def _meta(self) -> dict[str, Any] | None:
-        """config.json, when it can be had (cached, local, or downloadable); None otherwise."""
+        """config.json when it is on this machine; None otherwise. Never downloads: the gather
+        step builds backends just to read their declarations (`known` covers the published ids)."""
         if self._config is None:
             try:
-                resolved = self._resolve(with_weights=False)
+                resolved = self._resolve(with_weights=False, local_files_only=True)
             except MissingWeightsError:
                 return None
             self._read_meta(resolved)
@@ -287,7 +291,7 @@ class Wav2VecFamilyBackend(Backend):
     def load(self, device: Any, precision: str = "fp32") -> None:
         _require_transformers_5()
         check_precision(precision, self.type_name)
-        resolved = self._resolve(with_weights=True)
+        resolved = load_resolved(lambda offline: self._resolve(with_weights=True, local_files_only=offline), self.weights_dir)
         self._resolved = resolved
         self._read_meta(resolved)
         assert self._config is not None
