@@ -103,3 +103,28 @@ def test_prior_loop_layers_and_padding_exactness() -> None:
         prior_activations(prior, tokens[:1, :1], x_cond, y_cond, [1], fp16=False)[1],
         prior_activations(prior, (tokens[:1, :1] + 1) % 16, x_cond, y_cond, [1], fp16=False)[1],
     )
+
+
+@pytest.mark.slow
+def test_matches_jukemirlib_on_the_real_model(tmp_path: Path) -> None:
+    """Inside envs/jukebox.yaml with the weights in jukemirlib's cache and a >= 13 GB GPU only:
+    the backend's layer-36 mean of a 24 s clip equals jukemirlib.extract's (fp32)."""
+    jukemirlib = pytest.importorskip("jukemirlib")
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU with >= 13 GB")
+    from jukemirlib import constants
+
+    folder = Path(constants.CACHE_DIR)
+    if not all((folder / name).is_file() for name in ("vqvae.pth.tar", "prior_level_2.pth.tar")):
+        pytest.skip(f"Jukebox weights not in {folder}")
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    t = np.arange(24 * 44100) / 44100
+    audio = (0.5 * np.sin(2 * np.pi * 220 * t) + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
+    audio /= np.abs(audio).max()
+    expected = jukemirlib.extract(audio, layers=[36], meanpool=True)[36]
+    b = build_backend({"type": "jukebox", "weights": str(folder)})
+    b.load(torch.device("cuda"), "fp32")
+    ours = b.embed_batch(torch.from_numpy(audio)[None], torch.tensor([audio.size])).means[0, 0].numpy()
+    np.testing.assert_allclose(ours, expected, rtol=1e-3, atol=1e-3)
