@@ -175,8 +175,8 @@ def table(rows: list[dict[str, Any]]) -> str:
     lines = [head, "|" + "---|" * 9]
     for r in rows:
         lines.append(
-            f"| {r['model']} | {r["params_M"]:.3g} | {r['weights_MB_fp32']:.0f} | {r['layers_cached']} x {r['dim']} | "
-            f"{r['windows_per_clip']} | {r["gflops_per_clip"]:.3g} | {r['cpu_s_per_clip']:.2f} | {r['clips_per_s_cpu']:.2f} | "
+            f"| {r['model']} | {r['params_M']:.3g} | {r['weights_MB_fp32']:.0f} | {r['layers_cached']} x {r['dim']} | "
+            f"{r['windows_per_clip']} | {r['gflops_per_clip']:.3g} | {r['cpu_s_per_clip']:.2f} | {r['clips_per_s_cpu']:.2f} | "
             f"{r['peak_rss_MB']:.0f} |"
         )
     return "\n".join(lines)
