@@ -9,49 +9,12 @@ import torch
 
 from audiorec.backends.base import BackendError
 from audiorec.backends.encodecmae import gin_settings
-from audiorec.backends.encodecmae_net import EncodecMAE
 from audiorec.backends.registry import build_backend
 
-from big_backend_helpers import clips, hf_cache, old_weight_norm_names, pad
-
-CONFIG_GIN = """NUM_ENCODEC_TARGETS=8
-MODEL_DIM=16
-NUM_ENCODER_LAYERS=2
-NUM_ENCODER_HEADS=4
-NUM_DECODER_LAYERS=2
-tasks.models.EncodecMAE:
-    wav_encoder = @tasks.models.encodecmae.encoders.EncodecEncoder
-    visible_encoder = @encoder/tasks.models.transformers.TransformerEncoder
-encoder/tasks.models.transformers.TransformerEncoder:
-    model_dim=%MODEL_DIM
-    num_layers=%NUM_ENCODER_LAYERS
-    attention_layer=@encoder/tasks.models.transformers.MultiHeadAttention
-    compile=True
-encoder/tasks.models.transformers.MultiHeadAttention:
-    model_dim=%MODEL_DIM
-    num_heads=%NUM_ENCODER_HEADS
-"""
+from big_backend_helpers import CONFIG_GIN, clips, hf_cache, pad, save_encodecmae
 
 
-def save_encodecmae(folder: Path, *, shared_ff: bool = True, seed: int = 0) -> Path:
-    """As upstream's hub files: model.pt = {'state_dict': ...} with the training-only modules
-    (decoder, heads, target quantiser) and old weight-norm names; config.gin beside it."""
-    torch.manual_seed(seed)
-    model = EncodecMAE(model_dim=16, num_layers=2, num_heads=4, ff_dim=32)
-    if not shared_ff:
-        model.visible_encoder.unshare_feed_forward()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    state = old_weight_norm_names(model.state_dict())
-    state.update({"decoder.encoder_layers.0.norm1.weight": torch.ones(16), "head.layer.weight": torch.zeros(64, 16),
-                  "decoder_projector.weight": torch.zeros(16, 16),
-                  "target_encoder.model.vq.layers.0._codebook.embed": torch.zeros(8, 128)})
-    folder.mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict": state, "epoch": 1}, folder / "model.pt")
-    (folder / "config.gin").write_text(CONFIG_GIN)
-    (folder / "imports").write_text("encodecmae.tasks.models: tasks.models\n")
-    return folder
+
 
 
 @pytest.fixture(scope="module")

@@ -12,68 +12,12 @@ from audiorec.backends.base import BackendError, MissingWeightsError
 from audiorec.backends.hf_common import conv_out_lengths
 from audiorec.backends.registry import build_backend
 
-from big_backend_helpers import REVISION, clips, hf_cache, old_weight_norm_names, pad, write_json
+from big_backend_helpers import MERT_TINY, REVISION, clips, hf_cache, pad, save_mert
 
 transformers = pytest.importorskip("transformers")
 
-TINY = dict(
-    hidden_size=32,
-    num_hidden_layers=2,
-    num_attention_heads=2,
-    intermediate_size=48,
-    conv_dim=[8] * 7,
-    conv_stride=[5, 2, 2, 2, 2, 2, 2],
-    conv_kernel=[10, 3, 3, 3, 3, 2, 2],
-    num_conv_pos_embeddings=16,
-    num_conv_pos_embedding_groups=2,
-)
 
 
-def save_mert(folder: Path, *, stable: bool = False, seed: int = 0, do_normalize: bool = True, **extra) -> Path:
-    """A random tiny MERT in the published layout: MERT's config.json (model_type mert_model,
-    auto_map to its remote code), preprocessor_config.json and pytorch_model.bin with
-    old-style weight-norm names."""
-    from transformers import HubertConfig, HubertModel
-
-    torch.manual_seed(seed)
-    layout = dict(feat_extract_norm="layer", do_stable_layer_norm=True, conv_bias=True) if stable else dict(
-        feat_extract_norm="group", do_stable_layer_norm=False, conv_bias=False
-    )
-    model = HubertModel(HubertConfig(**TINY, **layout)).eval()
-    with torch.no_grad():  # give the norms non-trivial affine parameters
-        for name, p in model.named_parameters():
-            if "norm" in name:
-                p.add_(0.1 * torch.randn_like(p))
-    folder.mkdir(parents=True, exist_ok=True)
-    config = {
-        "architectures": ["MERTModel"],
-        "auto_map": {"AutoConfig": "configuration_MERT.MERTConfig", "AutoModel": "modeling_MERT.MERTModel"},
-        "model_type": "mert_model",
-        "feature_extractor_cqt": False,
-        "feature_extractor_cqt_bins": 336,
-        "deepnorm": False,
-        "attention_relax": -1.0,
-        "sample_rate": 24000,
-        "feat_proj_layer_norm": True,
-        **TINY,
-        **layout,
-        **extra,
-    }
-    write_json(folder / "config.json", config)
-    write_json(
-        folder / "preprocessor_config.json",
-        {
-            "do_normalize": do_normalize,
-            "feature_extractor_type": "Wav2Vec2FeatureExtractor",
-            "feature_size": 1,
-            "padding_side": "right",
-            "padding_value": 0,
-            "return_attention_mask": True,
-            "sampling_rate": 24000,
-        },
-    )
-    torch.save(old_weight_norm_names(model.state_dict()), folder / "pytorch_model.bin")
-    return folder
 
 
 def hf_reference(folder: Path, wave: np.ndarray, stable: bool) -> np.ndarray:
@@ -108,7 +52,7 @@ def test_declares_rate_layers_and_frames(tiny_dir: Path) -> None:
     assert torch.isfinite(out.means).all()
     # HuBERT's conv stack: 400-sample receptive field, 320-sample hop -> 74 frames per second at 24 kHz
     assert out.frames.tolist() == [74, 44]
-    assert out.frames.tolist() == conv_out_lengths(lengths, TINY["conv_kernel"], TINY["conv_stride"]).tolist()
+    assert out.frames.tolist() == conv_out_lengths(lengths, MERT_TINY["conv_kernel"], MERT_TINY["conv_stride"]).tolist()
 
 
 @pytest.mark.parametrize("stable", [False, True], ids=["group-norm(95M)", "stable-layer-norm(330M)"])

@@ -10,43 +10,12 @@ import torch
 
 from audiorec.backends.registry import build_backend
 
-from big_backend_helpers import clips, hf_cache, pad, write_json
+from big_backend_helpers import clips, hf_cache, pad, save_music2vec
 
 transformers = pytest.importorskip("transformers")
 
-TINY = dict(
-    hidden_size=32,
-    num_hidden_layers=2,
-    num_attention_heads=2,
-    intermediate_size=48,
-    conv_dim=[8] * 7,
-    conv_stride=[5, 2, 2, 2, 2, 2, 2],
-    conv_kernel=[10, 3, 3, 3, 3, 2, 2],
-    num_conv_pos_embeddings=3,
-    conv_pos_kernel_size=5,
-    num_conv_pos_embedding_groups=2,
-)
 
 
-def save_music2vec(folder: Path, seed: int = 0) -> Path:
-    from transformers import Data2VecAudioConfig, Data2VecAudioModel
-
-    torch.manual_seed(seed)
-    model = Data2VecAudioModel(Data2VecAudioConfig(**TINY)).eval()
-    with torch.no_grad():
-        for p in model.parameters():  # random biases too, so padded positions are far from zero
-            p.add_(0.1 * torch.randn_like(p))
-    folder.mkdir(parents=True, exist_ok=True)
-    config = model.config.to_dict()
-    config["architectures"] = ["Data2VecAudioModel"]
-    write_json(folder / "config.json", config)
-    write_json(
-        folder / "preprocessor_config.json",
-        {"do_normalize": True, "feature_extractor_type": "Wav2Vec2FeatureExtractor", "feature_size": 1,
-         "padding_side": "right", "padding_value": 0.0, "return_attention_mask": True, "sampling_rate": 16000},
-    )
-    torch.save(model.state_dict(), folder / "pytorch_model.bin")
-    return folder
 
 
 @pytest.fixture(scope="module")

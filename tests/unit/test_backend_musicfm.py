@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import librosa
@@ -11,42 +10,14 @@ import pytest
 import torch
 
 from audiorec.backends.base import MissingWeightsError
-from audiorec.backends.musicfm_net import MusicFM
 from audiorec.backends.registry import build_backend
 
-from big_backend_helpers import clips, hf_cache, old_weight_norm_names, pad
+from big_backend_helpers import N_MELS, clips, hf_cache, pad, save_musicfm
 
 pytest.importorskip("transformers")
 
-N_MELS = 16
-TINY = dict(n_fft=2048, n_mels=N_MELS, conv_dim=4, encoder_dim=32, codebook_dim=4, codebook_size=8,
-            conformer={"num_hidden_layers": 2, "intermediate_size": 48, "conv_depthwise_kernel_size": 5,
-                       "num_conv_pos_embeddings": 8})
-STATS = {"melspec_2048_cnt": 1000, "melspec_2048_mean": 6.77, "melspec_2048_std": 18.4}
 
 
-def save_musicfm(folder: Path, variant: str = "msd", seed: int = 0) -> Path:
-    """As upstream trains and saves it: Lightning's {'state_dict': {'model.' + key: tensor}, ...},
-    torchaudio's buffers (Hann window, HTK mel filterbank) included, old weight-norm names."""
-    torch.manual_seed(seed)
-    model = MusicFM(**TINY).eval()
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            p.add_(0.1 * torch.randn_like(p))
-        for name, buf in model.named_buffers():
-            if "running_mean" in name:
-                buf.normal_(0, 0.1)
-            elif "running_var" in name:
-                buf.uniform_(0.5, 1.5)
-        fb = librosa.filters.mel(sr=24000, n_fft=2048, n_mels=N_MELS, htk=True, norm=None).T
-        model.preprocessor_melspec_2048.mel_stft.mel_scale.fb.copy_(torch.from_numpy(fb))
-        model.quantizer_melspec_2048_0.codebook.normal_()
-    state = {"model." + k: v for k, v in old_weight_norm_names(model.state_dict()).items()}
-    folder.mkdir(parents=True, exist_ok=True)
-    torch.save({"epoch": 3, "global_step": 1000, "pytorch-lightning_version": "2.1.0", "state_dict": state},
-               folder / f"pretrained_{variant}.pt")
-    (folder / f"{variant}_stats.json").write_text(json.dumps(STATS))
-    return folder
 
 
 @pytest.fixture(scope="module")
