@@ -146,3 +146,7 @@ def test_checkpoint_that_does_not_fit_is_named(tmp_path: Path) -> None:
     torch.save(state, folder / "pytorch_model.bin")
     with pytest.raises(BackendError, match="unexpected.*encoder.extra.weight"):
         build_backend({"type": "mert", "weights": str(folder)}).load(torch.device("cpu"))
+
+
+def test_mean_of_layers_declares_its_width(tiny_dir: Path) -> None:
+    assert build_backend({"type": "mert", "weights": str(tiny_dir), "layer": "mean"}).embedding_dim == 32

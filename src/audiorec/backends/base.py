@@ -86,6 +86,8 @@ class Backend(ABC):
     @property
     def embedding_dim(self) -> int:
         """Width of the selected track vector in `/embeddings`."""
+        if self.spec.get("layer") == "mean":  # select() checks that the widths agree
+            return max(self.layer_dims)
         return self.layer_dims[self.selected_layer_index()]
 
     # --- weights ---
