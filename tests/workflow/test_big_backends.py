@@ -98,7 +98,8 @@ def test_rows_equal_the_backend_at_its_own_rate_and_windows(built, name: str) ->
     backend = build_backend(specs[name])
     assert layers.shape[:2] == (3, len(backend.layer_names))
     assert np.isfinite(emb).all() and np.isfinite(layers).all()
-    np.testing.assert_allclose(emb, backend.select(layers), rtol=1e-6, atol=1e-6)
+    # /embeddings is selected from the float32 means, /layers stores them as float16
+    np.testing.assert_allclose(emb, backend.select(layers), rtol=2e-3, atol=2e-3)
     attrs = read_attrs(h5)
     assert int(attrs["sample_rate"]) == {"music2vec": 16000}.get(name, 24000)
     for i, track in enumerate(ids):

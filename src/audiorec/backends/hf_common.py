@@ -68,7 +68,7 @@ def missing_weights_message(
     backend: str, weights: str, files: Sequence[str], cache_dir: str | os.PathLike[str] | None, reason: str
 ) -> str:
     """The one message every backend gives when its weights are not on this machine."""
-    include = " ".join(f"--include {f}" for f in files)
+    include = " ".join(f"--include {f}" for entry in files for f in entry.split(" or "))
     return (
         f"backend {backend}: weights '{weights}' are not available here ({reason}). "
         f"Either run the workflow's `fetch_weights` jobs on a machine with internet (they fill the cache), "
@@ -94,7 +94,7 @@ def resolve_hub_or_local(
     exists" (e.g. model.safetensors, else pytorch_model.bin), so a user's folder may hold either
     layout the hub uses. Nothing but these named files is downloaded.
     """
-    wanted_names = [name if isinstance(name, str) else name[0] for name in required]
+    wanted_names = [name if isinstance(name, str) else " or ".join(name) for name in required]
     path = Path(os.path.expanduser(weights))
     if path.exists():
         if not path.is_dir():
