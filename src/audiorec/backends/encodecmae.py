@@ -130,7 +130,10 @@ class EncodecMAEBackend(Backend):
         if self._sizes_cache is None:  # the shapes of a checkpoint on this machine (never downloads)
             try:
                 resolved = self._resolve(local_files_only=True)
-                raw = torch.load(str(resolved.files["model.pt"]), map_location="cpu", weights_only=True, mmap=True)
+                try:
+                    raw = torch.load(str(resolved.files["model.pt"]), map_location="cpu", weights_only=True, mmap=True)
+                except Exception as err:  # noqa: BLE001 - named with the file and the fix
+                    raise BackendError(f"backend {self.type_name}: cannot read {resolved.files['model.pt']} with weights_only=True: {err}") from err
                 arch = architecture_from_state(raw.get("state_dict", raw))
                 self._sizes_cache = (arch["num_layers"], arch["model_dim"])
             except MissingWeightsError as err:

@@ -106,7 +106,10 @@ class MusicFMBackend(Backend):
                 return None
             file = resolved.files[self.checkpoint_name]
             # mmap: reading the shapes does not load 1.3 GB
-            raw = torch.load(str(file), map_location="cpu", weights_only=True, mmap=True)
+            try:
+                raw = torch.load(str(file), map_location="cpu", weights_only=True, mmap=True)
+            except Exception as err:  # noqa: BLE001 - named with the file and the fix
+                raise BackendError(f"backend {self.type_name}: cannot read {file} with weights_only=True: {err}") from err
             state = raw.get("state_dict", raw)
             self._arch = architecture_from_state(rename_checkpoint_keys(state, ("model.",)))
         return self._arch
