@@ -165,6 +165,17 @@ def all_targets():
     return targets
 
 
+# --- report ---
+
+
+def mir_scores_table():
+    """The Table-4-style MIR score CSV: `report.mir_scores`, else the one shipped with the package."""
+    configured = config["report"].get("mir_scores")
+    if configured:
+        return configured
+    return str(Path(workflow.basedir) / "src" / "audiorec" / "report" / "reference" / "table4_mir.csv")
+
+
 def _alternatives(names, fallback="__none__"):
     """A wildcard regex matching exactly these names (or nothing)."""
     return "|".join(re.escape(n) for n in names) if names else fallback
