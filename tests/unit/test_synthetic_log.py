@@ -62,7 +62,6 @@ def test_log_has_the_music4all_onion_format(medium: Path) -> None:
     assert all(pattern.match(line) for line in lines[1:])
     log = read_log(medium)
     assert log.schema["timestamp"] == pl.Datetime("us")
-    assert log["timestamp"].min() >= pl.datetime(2019, 1, 1).to_frame().item() if False else True
     first, last = log["timestamp"].min(), log["timestamp"].max()
     assert str(first) >= "2019-01-01" and str(last) < "2020-03-21"
     assert log.height > 0.7 * MEDIUM["n_users"] * MEDIUM["events_per_user"]
@@ -187,7 +186,7 @@ def test_repeats_and_a_long_tail(medium: Path) -> None:
     plays = np.sort(log.group_by("track_id").len()["len"].to_numpy())[::-1]
     top_decile = plays[: len(plays) // 10].sum() / plays.sum()
     assert top_decile > 0.25  # a tenth of the tracks get well over a tenth of the plays
-    assert plays[-1] <= 3 * np.median(plays) / 10 or plays.min() < 0.1 * plays.max()
+    assert np.median(plays) < 0.8 * plays.mean() and plays.max() > 8 * np.median(plays)  # skewed right
 
 
 def test_taste_drifts_toward_the_end_mixture(tmp_path: Path) -> None:

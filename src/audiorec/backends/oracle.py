@@ -161,6 +161,7 @@ def _standardise(x: np.ndarray, group: np.ndarray | None) -> np.ndarray:
     keys = np.zeros(len(x), dtype=np.int64) if group is None else np.unique(group, return_inverse=True)[1]
     for k in np.unique(keys):
         rows = keys == k
-        sd = x[rows].std()
-        out[rows] = (x[rows] - x[rows].mean()) / sd if sd > 0 else 0.0
+        mean, sd = x[rows].mean(), x[rows].std()
+        # a constant column's sd is rounding noise, not spread: its z-scores are zeros
+        out[rows] = (x[rows] - mean) / sd if sd > 1e-9 * max(1.0, abs(mean)) else 0.0
     return out

@@ -112,6 +112,8 @@ def _render_and_write(job: tuple[TrackPlan, float, int, int, str, str]) -> tuple
     samples = render_track(plan, seconds, sample_rate, seed)
     fmt, subtype = _SUBTYPES[audio_format]
     path = Path(folder) / f"{plan.track_id}.{audio_format}"
+    if subtype == "PCM_16":  # quantise here, so that wav and flac hold the very same samples
+        samples = np.round(np.clip(samples, -1.0, 1.0) * 32767.0).astype(np.int16)
     sf.write(path, samples, sample_rate, format=fmt, subtype=subtype)
     return plan.track_id, len(samples)
 
