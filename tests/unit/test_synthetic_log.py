@@ -209,3 +209,12 @@ def test_taste_drifts_toward_the_end_mixture(tmp_path: Path) -> None:
         return float(np.mean(np.abs(share - start).sum(1) - np.abs(share - end).sum(1)))
 
     assert closer_to_end(late) > closer_to_end(early) + 0.3
+
+
+def test_default_size_leaves_substantial_val_and_test(tmp_path: Path) -> None:
+    """The default dataset (log only) under the paper's split: hundreds of users each side."""
+    summary = generate_dataset({}, tmp_path, threads=2, audio=False)
+    assert summary.n_events > 100_000
+    train, held = paper_split(read_log(tmp_path))
+    assert held["user_id"].n_unique() >= 600 and held.height >= 4000
+    assert train["user_id"].n_unique() >= 1300 and train["track_id"].n_unique() >= 900

@@ -14,7 +14,6 @@ decays. No audio model can hear any of that, which is the point.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
@@ -281,6 +280,3 @@ def _attributes_and_plans(rng, settings, genres, track_genre, track_artist, n_ar
     attributes["meter"] = attributes["meter"].astype(np.int64)
     return attributes, plans
 
-
-def to_datetime(settings: SyntheticSettings, seconds: np.ndarray | float) -> dt.datetime:
-    return settings.start + dt.timedelta(seconds=float(seconds))

@@ -22,7 +22,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -78,6 +78,8 @@ class Summary:
     n_users_with_events: int
     n_tracks_listened: int
     seconds: float
+    #: wall seconds of each phase: catalogue (and users), log, tables, audio
+    phases: dict[str, float] = field(default_factory=dict)
 
     def __str__(self) -> str:
         return (
@@ -274,19 +276,33 @@ def generate_dataset(
     threads = max(1, int(threads))
     log.info("synthetic dataset: %s", settings.to_dict())
 
+    phases: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        phases[name] = phases.get(name, 0.0) + now - clock
+        clock = now
+
     catalog = build_catalog(settings)
     users = build_users(settings, catalog)
+    lap("catalogue")
     log.info("catalogue: %d tracks by %d artists on %d albums; %d users",
              catalog.n_tracks, len(catalog.artist_names), len(catalog.album_names), users.n_users)
     frame = simulate_log(settings, catalog, users, threads)
+    lap("log")
     log.info("listening log: %d events", frame.height)
 
     _write_tsv(genres_table(catalog), paths.genres)
     _write_tsv(information_table(settings, catalog), paths.information)
     _write_tsv(tastes_table(settings, catalog, users), paths.tastes)
     if audio:
+        lap("tables")
         write_audio(settings, catalog, paths.audio, threads)
+        lap("audio")
     _write_tsv(frame, paths.log)  # last: its presence means the rest is there too
+    lap("tables")
 
     summary = Summary(
         n_tracks=catalog.n_tracks,
@@ -295,6 +311,7 @@ def generate_dataset(
         n_users_with_events=frame["user_id"].n_unique(),
         n_tracks_listened=frame["track_id"].n_unique(),
         seconds=time.perf_counter() - began,
+        phases=phases,
     )
     log.info("done: %s", summary)
     return summary
