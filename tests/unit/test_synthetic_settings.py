@@ -72,6 +72,7 @@ def test_unknown_key_is_named() -> None:
         ({"genres": ["rock"]}, "genres"),
         ({"n_tracks": 3}, "n_tracks"),
         ({"cold_start_date": "2021-01-01"}, "cold_start_date"),
+        ({"cold_start_date": "2020-03-18"}, "cold_start_date"),
         ({"start_date": "2019-13-01"}, "start_date"),
         ({"audible_share": 1.5}, "audible_share"),
         ({"repeat_share": 0.8, "artist_continue": 0.3}, "artist_continue"),

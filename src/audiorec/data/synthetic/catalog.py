@@ -127,6 +127,8 @@ def build_catalog(settings: SyntheticSettings) -> Catalog:
         elif new_count < new_target and new_count + album_size[b] <= new_target + 6:
             kind[b] = 1
             new_count += album_size[b]
+    if not (kind == 0).any():  # always keep some catalogue: the charts need tracks from day one
+        kind[order[0]] = 0
     release[kind == 1] = rng.uniform(0.0, cold_from, size=int((kind == 1).sum()))
     # cold releases: after cold_start and at least two days before the end, so they get listened to
     release[kind == 2] = rng.uniform(cold_from + 3600, period - 2 * DAY, size=int((kind == 2).sum()))

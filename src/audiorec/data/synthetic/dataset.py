@@ -103,12 +103,6 @@ def _simulate_users(chunk: list[int]) -> list[tuple[np.ndarray, np.ndarray]]:
     return [_LISTENER.simulate(u) for u in chunk]
 
 
-def _init_audio() -> None:
-    # one BLAS/FFT thread per worker: the pool already uses every granted core
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = "1"
-
-
 def _render_and_write(job: tuple[TrackPlan, float, int, int, str, str]) -> tuple[str, int]:
     plan, seconds, sample_rate, seed, audio_format, folder = job
     samples = render_track(plan, seconds, sample_rate, seed)
@@ -252,7 +246,7 @@ def write_audio(settings: SyntheticSettings, catalog: Catalog, folder: Path, thr
             (plan, settings.clip_seconds, settings.sample_rate, settings.seed, settings.audio_format, str(tmp))
             for plan in catalog.plans
         ]
-        _map(_render_and_write, jobs, threads, initializer=_init_audio, progress=_progress("clips", "clip"))
+        _map(_render_and_write, jobs, threads, progress=_progress("clips", "clip"))
         if folder.exists():
             shutil.rmtree(folder)
         os.replace(tmp, folder)

@@ -75,7 +75,7 @@ def build_users(settings: SyntheticSettings, catalog: Catalog) -> Users:
     active_from[cold] = rng.uniform(cold_from + 3600, period - 2 * DAY, size=int(cold.sum()))
     active_to = np.full(n, period)
     churn = (rng.random(n) < settings.churn_share) & ~cold
-    active_to[churn] = rng.uniform(active_from[churn] + 30 * DAY, period)
+    active_to[churn] = np.minimum(rng.uniform(active_from[churn] + 30 * DAY, period), period)
     span = active_to - active_from
     sigma = settings.activity_sigma
     activity = rng.lognormal(-0.5 * sigma**2, sigma, size=n)

@@ -136,6 +136,8 @@ class SyntheticSettings:
         need(not unknown, "genres", f"unknown genre(s) {unknown}; known: {list(GENRE_NAMES)}")
         need(len(set(self.genres)) == len(self.genres) >= 2, "genres", "needs at least two distinct genres")
         need(self.start < self.cold_start < self.end, "cold_start_date", "must lie between start_date and end_date")
+        need((self.end - self.cold_start).days >= 7, "cold_start_date",
+             "must be at least a week before end_date, so that cold tracks and users get listens")
         need((self.cold_start - self.start).days >= 60, "start_date", "must be at least 60 days before cold_start_date")
         for key in ("cold_item_share", "new_release_share", "cold_user_share", "late_user_share", "churn_share",
                     "audible_share", "repeat_share", "artist_continue", "album_session_share", "taste_drift"):
