@@ -14,7 +14,9 @@ decays. No audio model can hear any of that, which is the point.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -65,7 +67,7 @@ class Catalog:
         return len(self.track_ids)
 
 
-def _choice(rng: np.random.Generator, options: dict | tuple | list, weights=None):
+def _choice(rng: np.random.Generator, options: dict | tuple | list, weights: list[float] | None = None) -> Any:
     keys = list(options)
     if weights is None and isinstance(options, dict):
         weights = list(options.values())
@@ -210,7 +212,15 @@ def build_catalog(settings: SyntheticSettings) -> Catalog:
     )
 
 
-def _attributes_and_plans(rng, settings, genres, track_genre, track_artist, n_artists, artist_genre):
+def _attributes_and_plans(
+    rng: np.random.Generator,
+    settings: SyntheticSettings,
+    genres: list[str],
+    track_genre: np.ndarray,
+    track_artist: np.ndarray,
+    n_artists: int,
+    artist_genre: np.ndarray,
+) -> tuple[dict[str, np.ndarray], list[dict[str, Any]]]:
     """Attribute values and arrangement choices of every track (see module docstring)."""
     signature = []
     for a in range(n_artists):
@@ -239,7 +249,8 @@ def _attributes_and_plans(rng, settings, genres, track_genre, track_artist, n_ar
         g = GENRES[genres[track_genre[i]]]
         s = signature[track_artist[i]]
 
-        def keep(p: float, own, alternative):
+        def keep(p: float, own: Any, alternative: Callable[[], Any]) -> Any:
+            """The artist's own choice with probability p, else a fresh one."""
             return own if rng.random() < p else alternative()
 
         u = float(np.clip(s["tempo"] + rng.normal(0.0, 0.12), 0.0, 1.0))

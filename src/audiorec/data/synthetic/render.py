@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal
 
-from .composition import TrackPlan, compose
+from .composition import Note, TrackPlan, compose
 from .genres import GENRES
 from .instruments import TONES, DrumKit, ToneRenderer, drum_sounds
 
@@ -43,7 +43,7 @@ def _rms(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(x * x))) if x.size else 0.0
 
 
-def _play(notes, tone_name: str, renderer: ToneRenderer, brightness: float, n: int, sr: int) -> np.ndarray:
+def _play(notes: list[Note], tone_name: str, renderer: ToneRenderer, brightness: float, n: int, sr: int) -> np.ndarray:
     bus = np.zeros(n)
     tone = TONES[tone_name]
     for onset, seconds, midi, vel in notes:
