@@ -5,6 +5,7 @@
 # Per-job params are built from that job's own slice of the config only, so that
 # adding or changing one backend/model re-runs only its jobs and the report.
 
+import datetime
 import re
 from pathlib import Path
 
@@ -23,8 +24,20 @@ def _fill_types(section):
         spec.setdefault("type", name)
 
 
+def _split_dates_as_text():
+    """YAML reads an unquoted 2020-02-20 as a date; the schema and the split job take text."""
+    for spec in (config.get("datasets") or {}).values():
+        settings = spec.get("split") if isinstance(spec, dict) else None
+        for key, value in (settings if isinstance(settings, dict) else {}).items():
+            if isinstance(value, datetime.datetime):
+                settings[key] = value.isoformat(sep=" ")
+            elif isinstance(value, datetime.date):
+                settings[key] = value.isoformat()
+
+
 _fill_types("backends")
 _fill_types("models")
+_split_dates_as_text()
 validate(config, "../schemas/config.schema.yaml")
 
 # Reserved backend names of run directories: `none` (models that use no item vectors)
@@ -122,6 +135,49 @@ def embeddings_for(wildcards):
     return f"results/{wildcards.dataset}/embeddings/{wildcards.backend}.h5"
 
 
+# --- embeddings (extraction engine; scripts/embed_*.py, src/audiorec/extraction/) ---
+
+WEIGHTS_DIR = "resources/weights"
+# Backend types whose `has_weights` is True: they get a `fetch_weights` job. This file cannot
+# import audiorec, so the names are kept here; tests/unit/test_extraction_rules.py keeps
+# them in step with the classes.
+WEIGHTED_BACKEND_TYPES = ("musicnn", "mert", "music2vec", "musicfm", "encodecmae", "jukebox")
+# Backend settings that never change the vectors: left out of params (changing them re-runs
+# nothing) and read from the config by the scripts.
+RUNTIME_BACKEND_KEYS = ("num_workers", "max_fail_share")
+
+# Backend types whose weights and extraction need their own conda env (envs/{type}.yaml:
+# Jukebox's OpenAI code); every other type runs in envs/extract.yaml.
+OWN_ENV_BACKEND_TYPES = ("jukebox",)
+
+
+def backend_env(wildcards):
+    kind = backend_spec(wildcards.backend)["type"]
+    return f"../envs/{kind}.yaml" if kind in OWN_ENV_BACKEND_TYPES else "../envs/extract.yaml"
+
+
+def backend_params(backend, drop=()):
+    """A backend's settings as job params, minus the runtime-only ones and `drop`."""
+    return {
+        k: v
+        for k, v in backend_spec(backend).items()
+        if k not in RUNTIME_BACKEND_KEYS and k not in drop
+    }
+
+
+def weights_manifest(wildcards):
+    """The weights manifest an extraction job waits for (none for weightless types)."""
+    if backend_spec(wildcards.backend)["type"] in WEIGHTED_BACKEND_TYPES:
+        return f"{WEIGHTS_DIR}/manifests/{wildcards.backend}.json"
+    return []
+
+
+def weights_root_of(manifests):
+    """The weights folder, inferred from a manifest path ({root}/manifests/{backend}.json)."""
+    paths = [manifests] if isinstance(manifests, str) else list(manifests)
+    return str(Path(paths[0]).parent.parent) if paths else None
+
+
 def embed_shards(wildcards):
     n = backend_spec(wildcards.backend)["shards"]
     return [
@@ -163,6 +219,17 @@ def all_targets():
             f"results/{dataset}/report/metrics.csv",
         ]
     return targets
+
+
+# --- report ---
+
+
+def mir_scores_table():
+    """The Table-4-style MIR score CSV: `report.mir_scores`, else the one shipped with the package."""
+    configured = config["report"].get("mir_scores")
+    if configured:
+        return configured
+    return str(Path(workflow.basedir) / "src" / "audiorec" / "report" / "reference" / "table4_mir.csv")
 
 
 def _alternatives(names, fallback="__none__"):

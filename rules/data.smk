@@ -6,6 +6,7 @@ rule synthesize:
     output:
         log="resources/datasets/{dataset}/userid_trackid_timestamp.tsv",
         genres="resources/datasets/{dataset}/id_genres.tsv",
+        information="resources/datasets/{dataset}/id_information.tsv",
         tastes="resources/datasets/{dataset}/user_tastes.tsv",
         audio=directory("resources/datasets/{dataset}/audios"),
     params:
@@ -24,13 +25,17 @@ rule synthesize:
 
 
 rule tracks:
-    """Index and probe every clip: track_id, path, duration, sample rate, channels, decode status."""
+    """Index and probe every clip: track_id, path, duration, sample rate, channels, decode status.
+    Tracks of the listening log without audio are listed too (status `missing`)."""
     input:
         audio=lambda wc: audio_dir(wc.dataset),
+        listening_log=lambda wc: listening_log(wc.dataset),
     output:
         "results/{dataset}/tracks.parquet",
     log:
         "logs/{dataset}/tracks.log",
+    benchmark:
+        "results/{dataset}/benchmarks/tracks.tsv"
     threads: workflow.cores
     conda:
         "../envs/extract.yaml"

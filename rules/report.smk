@@ -1,5 +1,6 @@
 # Per-user metrics of every run, then aggregated metrics, paired significance tests,
-# Table 3 and figures per dataset.
+# Tables 2-4 and figures per dataset (docs/report.md).
+
 
 rule evaluate:
     """Per-user metrics of one run on one part; cheap, so metric changes never retrain."""
@@ -12,27 +13,82 @@ rule evaluate:
         k=config["evaluation"]["k"],
     log:
         "logs/{dataset}/evaluate/{model}/{backend}/seed{seed}_{part}.log",
+    threads: 1
     conda:
-        "../envs/core.yaml"
+        # torch (the metrics are the tensor code training's early stopping uses).
+        "../envs/train.yaml"
     script:
         "../scripts/evaluate.py"
 
 
+REPORT_DIR = "results/{dataset}/report"
+
 
 rule report:
+    """Aggregate every run of a dataset: metrics.csv, significance.csv, table3.md, figures."""
     input:
         metrics=lambda wc: run_metrics(wc.dataset),
         stats="results/{dataset}/split/stats.csv",
+        mir_scores=mir_scores_table(),
     output:
-        metrics="results/{dataset}/report/metrics.csv",
-        significance="results/{dataset}/report/significance.csv",
-        table3="results/{dataset}/report/table3.md",
+        metrics=report(
+            f"{REPORT_DIR}/metrics.csv",
+            caption="../report/metrics_csv.rst",
+            category="Tables",
+            labels={"table": "metrics.csv"},
+        ),
+        significance=report(
+            f"{REPORT_DIR}/significance.csv",
+            caption="../report/significance_csv.rst",
+            category="Tables",
+            labels={"table": "significance.csv"},
+        ),
+        table3=report(
+            f"{REPORT_DIR}/table3.md",
+            caption="../report/table3.rst",
+            category="Tables",
+            labels={"table": "table3.md"},
+        ),
+        metrics_test=report(
+            f"{REPORT_DIR}/figures/metrics_test.png",
+            caption="../report/metric_bars.rst",
+            category="Metrics",
+            labels={"figure": "metric bars", "split": "test"},
+        ),
+        metrics_val=report(
+            f"{REPORT_DIR}/figures/metrics_val.png",
+            caption="../report/metric_bars.rst",
+            category="Metrics",
+            labels={"figure": "metric bars", "split": "val"},
+        ),
+        per_user_test=report(
+            f"{REPORT_DIR}/figures/per_user_test.png",
+            caption="../report/per_user.rst",
+            category="Per-user distributions",
+            labels={"figure": "per-user distributions", "split": "test"},
+        ),
+        per_user_val=report(
+            f"{REPORT_DIR}/figures/per_user_val.png",
+            caption="../report/per_user.rst",
+            category="Per-user distributions",
+            labels={"figure": "per-user distributions", "split": "val"},
+        ),
+        mir_vs_recs=report(
+            f"{REPORT_DIR}/figures/mir_vs_recs.png",
+            caption="../report/mir_vs_recs.rst",
+            category="MIR vs recommendation",
+            labels={"figure": "MIR scores vs HR", "split": "test"},
+        ),
     params:
         report=config["report"],
         k=config["evaluation"]["k"],
         dataset_format=lambda wc: dataset_spec(wc.dataset)["format"],
+        model_types={m: model_type(m) for m in MODELS},
+        backend_types={b: backend_spec(b)["type"] for b in BACKENDS},
     log:
         "logs/{dataset}/report.log",
+    benchmark:
+        "results/{dataset}/benchmarks/report.tsv"
     conda:
         "../envs/core.yaml"
     script:

@@ -1,7 +1,9 @@
 # Temporal split of the listening log (paper §2.3), one row per (user, track) and part.
+# Settings: datasets.{dataset}.split (schemas/config.schema.yaml); details: docs/split.md.
 
 
 rule split:
+    """Split the listening log into train/val/test Parquet files and stats.csv (the paper's Table 2)."""
     input:
         log=lambda wc: listening_log(wc.dataset),
     output:

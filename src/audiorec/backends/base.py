@@ -49,10 +49,18 @@ class Backend(ABC):
 
     #: registry key, the `type:` in config.yaml
     type_name: ClassVar[str]
-    #: False for backends computed from dataset metadata rather than audio (see PrecomputedBackend)
-    needs_audio: ClassVar[bool] = True
+    #: False for backends computed from dataset metadata rather than audio (see
+    #: PrecomputedBackend). An instance may override it (MFCC with `source: dataset`); the
+    #: engine then calls its `compute(dataset_dir, track_ids)` like PrecomputedBackend's.
+    needs_audio: bool = True
+    #: the folder `prefetch` filled (resources/weights/{type}); the engine sets it before
+    #: `load`, which should read weights from there. None outside the workflow: the backend
+    #: then uses its own default cache.
+    weights_dir: Path | None = None
 
     def __init__(self, spec: Mapping[str, Any]) -> None:
+        # Cheap: no weights are read here (the gather step builds backends only to select a
+        # layer and read their declarations).
         self.spec: dict[str, Any] = dict(spec)
 
     # --- what the backend declares ---
@@ -86,6 +94,8 @@ class Backend(ABC):
     @property
     def embedding_dim(self) -> int:
         """Width of the selected track vector in `/embeddings`."""
+        if self.spec.get("layer") == "mean":  # select() checks that the widths agree
+            return max(self.layer_dims)
         return self.layer_dims[self.selected_layer_index()]
 
     # --- weights ---
@@ -161,7 +171,7 @@ class PrecomputedBackend(Backend):
     """A backend whose vectors come from files of the dataset, not from audio
     (the synthetic `oracle`, MFCC read from `id_mfcc_stats`)."""
 
-    needs_audio: ClassVar[bool] = False
+    needs_audio: bool = False
     has_weights: ClassVar[bool] = False
 
     @property

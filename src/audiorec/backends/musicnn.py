@@ -150,7 +150,10 @@ class MusiCNNBackend(Backend):
         assert self.mel is not None, "call load() first"
         if waves.shape[1] < PATCH_MIN_SAMPLES:
             waves = torch.nn.functional.pad(waves, (0, PATCH_MIN_SAMPLES - waves.shape[1]))
-        return log_compress(self.mel(waves))
+        # float32 even inside the engine's autocast: a half-precision mel is exactly the
+        # original's float16 problem (docs/musicnn.md)
+        with torch.autocast(waves.device.type, enabled=False):
+            return log_compress(self.mel(waves.float()))
 
     @torch.inference_mode()
     def patch_outputs(self, waves: Any, lengths: Any) -> tuple[dict[str, torch.Tensor], torch.Tensor]:

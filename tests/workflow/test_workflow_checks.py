@@ -1,0 +1,101 @@
+"""The workflow as a whole: lint-clean, plannable from a fresh directory, and config
+mistakes stop it with a clear message before any job runs."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT, run_workflow
+
+
+def _default_config() -> dict:
+    return yaml.safe_load((ROOT / "config.yaml").read_text())
+
+
+def test_lint_is_clean(tmp_path: Path) -> None:
+    shutil.copy(ROOT / "config.yaml", tmp_path / "config.yaml")
+    proc = run_workflow(tmp_path, None, "--lint", check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Congratulations" in proc.stdout + proc.stderr
+
+
+def test_default_config_plans_every_stage_from_a_fresh_directory(tmp_path: Path) -> None:
+    proc = run_workflow(tmp_path, _default_config(), "-n", "--quiet", "rules")
+    out = proc.stdout + proc.stderr
+    for rule in ("synthesize", "tracks", "split", "embed", "train", "evaluate", "report"):
+        assert rule in out, f"rule {rule} missing from the default plan:\n{out}"
+
+
+def _plan_error(tmp_path: Path, config: dict) -> str:
+    proc = run_workflow(tmp_path, config, "-n", check=False)
+    assert proc.returncode != 0, "a broken config was accepted:\n" + proc.stdout
+    assert "Job stats" not in proc.stdout, "jobs were planned despite the config error"
+    return proc.stdout + proc.stderr
+
+
+def test_unknown_backend_type_lists_the_known_ones(tmp_path: Path) -> None:
+    config = _default_config()
+    config["backends"]["clap"] = {"type": "clap"}
+    out = _plan_error(tmp_path, config)
+    assert "clap" in out
+    assert "mert" in out and "musicnn" in out  # the known types are listed
+
+
+def test_backend_named_after_nothing_known_needs_a_type(tmp_path: Path) -> None:
+    config = _default_config()
+    config["backends"]["my_embeddings"] = {}
+    out = _plan_error(tmp_path, config)
+    assert "my_embeddings" in out
+
+
+def test_model_listing_an_unconfigured_backend(tmp_path: Path) -> None:
+    config = _default_config()
+    config["models"]["knn"] = {"backends": ["mfcc", "mert"]}
+    out = _plan_error(tmp_path, config)
+    assert "models.knn.backends" in out and "'mert'" in out
+
+
+def test_unknown_model_type(tmp_path: Path) -> None:
+    config = _default_config()
+    config["models"]["sasrec"] = {}
+    out = _plan_error(tmp_path, config)
+    assert "sasrec" in out
+
+
+@pytest.mark.parametrize("reserved", ["random", "none"])
+def test_reserved_backend_names_are_refused(tmp_path: Path, reserved: str) -> None:
+    config = _default_config()
+    config["backends"][reserved] = {"type": "mfcc"}
+    out = _plan_error(tmp_path, config)
+    assert reserved in out
+
+
+def test_config_typo_is_reported(tmp_path: Path) -> None:
+    config = _default_config()
+    config["modles"] = copy.deepcopy(config["models"])
+    out = _plan_error(tmp_path, config)
+    assert "modles" in out
+
+
+def test_dataset_path_without_log(tmp_path: Path) -> None:
+    data = tmp_path / "onion"
+    (data / "audios").mkdir(parents=True)
+    config = _default_config()
+    config["datasets"] = {"onion": {"format": "music4all-onion", "path": str(data)}}
+    out = _plan_error(tmp_path / "run", config)
+    assert "userid_trackid_timestamp.tsv" in out and str(data) in out
+
+
+def test_dataset_path_without_audio(tmp_path: Path) -> None:
+    data = tmp_path / "onion"
+    data.mkdir()
+    (data / "userid_trackid_timestamp.tsv").write_text("user_id\ttrack_id\ttimestamp\n")
+    config = _default_config()
+    config["datasets"] = {"onion": {"format": "music4all-onion", "path": str(data)}}
+    out = _plan_error(tmp_path / "run", config)
+    assert "audios" in out and str(data) in out
