@@ -123,9 +123,25 @@ def model_backends(model):
     if model_type(model) == "pop":
         return ["none"]
     backends = list(spec.get("backends") or BACKENDS)
-    if model_type(model) in ("shallow", "bert4rec") and spec.get("random_baseline", True):
+    # schema default: true for shallow/bert4rec (the paper's collaborative baseline), false for knn
+    if spec.get("random_baseline", model_type(model) != "knn"):
         backends.append("random")
     return backends
+
+
+def models_of_types(*types):
+    """Configured model instances of these types (the train rules' {model} constraints)."""
+    return [m for m in MODELS if model_type(m) in types]
+
+
+# Keys that choose which runs exist rather than how a run trains: left out of a training
+# job's params, so adding a backend to a model's list does not re-run its other backends.
+RUN_SELECTION_KEYS = ("backends", "random_baseline")
+
+
+def train_params(model):
+    """A training job's params: its model's config slice (schema defaults filled in)."""
+    return {k: v for k, v in model_spec(model).items() if k not in RUN_SELECTION_KEYS}
 
 
 def embeddings_for(wildcards):

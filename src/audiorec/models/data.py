@@ -1,0 +1,151 @@
+"""The split as index arrays: what every recommender trains on and is ranked against.
+
+Users and tracks get dense indices in sorted id order, so that index order is id order
+(ranking breaks ties by the lower index, i.e. by track id) and the same split always gives
+the same indices. The catalogue is every track of the three parts: under the paper's
+protocol val/test tracks are all in train, and under a cold-item protocol the extra tracks
+are still rankable by content models.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from ..evaluation.ranking import Seen
+
+SPLIT_COLUMNS = {"user_id": pl.String, "track_id": pl.String, "timestamp": None, "plays": None}
+
+
+@dataclass(frozen=True)
+class EvalPart:
+    """A val or test part: its users (sorted indices) and their relevant items (CSR)."""
+
+    name: str
+    users: np.ndarray
+    relevant: Seen
+
+    @property
+    def n_relevant(self) -> np.ndarray:
+        return np.diff(self.relevant.indptr)[self.users]
+
+
+@dataclass(frozen=True)
+class SplitData:
+    """Train interactions as a time-ordered CSR per user, plus the evaluation parts.
+
+    train.indices[train.indptr[u]:train.indptr[u+1]] are user u's train items in order of
+    first listen (ties by track id): the BERT4Rec sequence, and the items ranking excludes.
+    """
+
+    user_ids: list[str]
+    track_ids: list[str]
+    train: Seen
+    train_plays: np.ndarray
+    parts: dict[str, EvalPart]
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.track_ids)
+
+    @property
+    def n_train(self) -> int:
+        return len(self.train.indices)
+
+    def train_pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """(user, item) index arrays of every train row, grouped by user."""
+        users = np.repeat(np.arange(self.n_users), np.diff(self.train.indptr))
+        return users, self.train.indices
+
+
+def read_part(path: str | os.PathLike[str]) -> pl.DataFrame:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"split part {path} does not exist; run the workflow's `split` rule first")
+    return pl.read_parquet(path)
+
+
+def check_part(df: pl.DataFrame, path: str) -> pl.DataFrame:
+    """The part's contract columns, checked; `path` names the source in error messages."""
+    missing = [c for c in SPLIT_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(
+            f"{path} lacks column(s) {missing}; a split part needs {list(SPLIT_COLUMNS)} "
+            f"(ARCHITECTURE §3). Re-run the `split` rule."
+        )
+    for col in ("user_id", "track_id"):
+        if df.schema[col] != pl.String:
+            raise ValueError(f"{path}: column {col} must be a string, got {df.schema[col]}; re-run the `split` rule")
+    if df.select(pl.any_horizontal(pl.col(["user_id", "track_id", "timestamp"]).is_null().any())).item():
+        raise ValueError(f"{path} has null user_id/track_id/timestamp values; re-run the `split` rule")
+    dupes = df.height - df.select(pl.struct("user_id", "track_id").n_unique()).item()
+    if dupes:
+        raise ValueError(
+            f"{path} has {dupes} duplicate (user_id, track_id) rows; a split part holds one row per pair "
+            f"(first listen, plays summed). Re-run the `split` rule."
+        )
+    return df.select("user_id", "track_id", "timestamp", pl.col("plays").cast(pl.Int64))
+
+
+def _csr(user_idx: np.ndarray, item_idx: np.ndarray, n_users: int) -> Seen:
+    """CSR of rows already sorted by user."""
+    counts = np.bincount(user_idx, minlength=n_users)
+    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return Seen(indptr=indptr, indices=item_idx.astype(np.int64))
+
+
+def load_split(
+    train: str | os.PathLike[str], val: str | os.PathLike[str], test: str | os.PathLike[str]
+) -> SplitData:
+    """Read the three split parts (ARCHITECTURE §3) into index arrays, checking the contract."""
+    frames = {"train": read_part(train), "val": read_part(val), "test": read_part(test)}
+    return split_from_frames(frames, {"train": str(train), "val": str(val), "test": str(test)})
+
+
+def split_from_frames(frames: dict[str, pl.DataFrame], sources: dict[str, str] | None = None) -> SplitData:
+    """Index arrays from in-memory parts (`train`, `val`, `test`); `sources` name them in errors."""
+    sources = sources or {name: f"<{name} part>" for name in frames}
+    frames = {name: check_part(df, sources[name]) for name, df in frames.items()}
+    train, val, test = sources["train"], sources["val"], sources["test"]
+    if frames["train"].is_empty():
+        raise ValueError(f"{train} is empty: nothing to train on. Check the dataset and the split dates.")
+    user_ids = frames["train"].get_column("user_id").unique().sort().to_list()
+    track_ids = (
+        pl.concat([f.select("track_id") for f in frames.values()]).get_column("track_id").unique().sort().to_list()
+    )
+    users = pl.DataFrame({"user_id": user_ids, "u": np.arange(len(user_ids), dtype=np.int64)})
+    tracks = pl.DataFrame({"track_id": track_ids, "i": np.arange(len(track_ids), dtype=np.int64)})
+
+    def indexed(name: str, path: str | os.PathLike[str]) -> pl.DataFrame:
+        df = frames[name].join(users, on="user_id", how="left").join(tracks, on="track_id", how="left")
+        unknown = df.filter(pl.col("u").is_null())
+        if unknown.height:
+            examples = unknown.get_column("user_id").unique().sort().head(3).to_list()
+            raise ValueError(
+                f"{path}: {unknown.get_column('user_id').n_unique()} user(s) have no train interactions "
+                f"(e.g. {examples}); val/test users must be train users (ARCHITECTURE §3). Re-run the `split` rule."
+            )
+        return df.sort(["u", "timestamp", "track_id"])
+
+    tr = indexed("train", train)
+    train_csr = _csr(tr.get_column("u").to_numpy(), tr.get_column("i").to_numpy(), len(user_ids))
+    parts = {}
+    for name, path in (("val", val), ("test", test)):
+        df = indexed(name, path)
+        u = df.get_column("u").to_numpy()
+        parts[name] = EvalPart(name=name, users=np.unique(u), relevant=_csr(u, df.get_column("i").to_numpy(), len(user_ids)))
+    return SplitData(
+        user_ids=user_ids,
+        track_ids=track_ids,
+        train=train_csr,
+        train_plays=tr.get_column("plays").to_numpy(),
+        parts=parts,
+    )

@@ -1,0 +1,90 @@
+"""Item vectors for the catalogue: pretrained embeddings aligned to item indices, or random.
+
+A track of the split without a row in the embedding cache (its audio failed to decode or
+embed; extraction lists it in `{backend}.failures.csv`) gets the **mean vector** of the
+catalogue tracks that do have one: the "average track", which keeps it rankable with no
+content signal of its own instead of dropping it (which would change the catalogue between
+backends) or zeroing it (a zero vector has no cosine). The count is logged, written to
+`run.json` and `history.csv`, and bounded by the model's `max_missing_share`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ItemVectors:
+    vectors: np.ndarray  # float32 [n_items, D]
+    missing: np.ndarray  # bool [n_items]: True where the fallback vector was used
+
+    @property
+    def n_missing(self) -> int:
+        return int(self.missing.sum())
+
+
+def align_embeddings(
+    track_ids: Sequence[str],
+    store_ids: Sequence[str],
+    store_vectors: np.ndarray,
+    max_missing_share: float = 1.0,
+    source: str = "the embedding file",
+) -> ItemVectors:
+    """Rows of `store_vectors` in `track_ids` order; missing tracks get the mean vector."""
+    store_vectors = np.asarray(store_vectors, dtype=np.float32)
+    if store_vectors.ndim != 2 or store_vectors.shape[0] != len(store_ids):
+        raise ValueError(f"{source}: embeddings must be [N={len(store_ids)}, D], got {store_vectors.shape}")
+    position = {tid: i for i, tid in enumerate(store_ids)}
+    if len(position) != len(store_ids):
+        raise ValueError(f"{source} lists some track ids twice; re-run the `embed` rule for this backend")
+    rows = np.array([position.get(t, -1) for t in track_ids], dtype=np.int64)
+    missing = rows < 0
+    n_missing = int(missing.sum())
+    if n_missing == len(track_ids):
+        raise ValueError(
+            f"{source} has no vector for any of the {len(track_ids)} tracks of the split "
+            f"(e.g. {list(track_ids[:3])}); it was probably extracted for another dataset. Re-run `embed`."
+        )
+    share = n_missing / max(1, len(track_ids))
+    if share > max_missing_share:
+        raise ValueError(
+            f"{source} lacks vectors for {n_missing} of {len(track_ids)} tracks ({share:.1%}), more than "
+            f"max_missing_share={max_missing_share:.1%} of this model. Fix the extraction failures "
+            f"(see the backend's failures.csv) or raise models.<model>.max_missing_share."
+        )
+    present = store_vectors[rows[~missing]]
+    if not np.isfinite(present).all():
+        raise ValueError(f"{source} has non-finite embedding values; re-run the `embed` rule for this backend")
+    vectors = np.empty((len(track_ids), store_vectors.shape[1]), dtype=np.float32)
+    vectors[~missing] = present
+    if n_missing:
+        vectors[missing] = present.mean(axis=0, dtype=np.float64).astype(np.float32)
+        examples = [track_ids[i] for i in np.flatnonzero(missing)[:5]]
+        log.warning(
+            "%d of %d tracks have no vector in %s (e.g. %s): they get the mean vector of the others",
+            n_missing, len(track_ids), source, examples,
+        )
+    return ItemVectors(vectors=vectors, missing=missing)
+
+
+def load_item_vectors(
+    path: str | os.PathLike[str], track_ids: Sequence[str], max_missing_share: float = 1.0
+) -> ItemVectors:
+    from ..extraction.store import read_embeddings
+
+    store_ids, store_vectors = read_embeddings(path)
+    return align_embeddings(track_ids, store_ids, store_vectors, max_missing_share, source=str(path))
+
+
+def random_item_vectors(n_items: int, dim: int, seed: int, std: float = 1.0) -> ItemVectors:
+    """Seeded Gaussian vectors: the `random` backend's starting point (learned by the neural models)."""
+    rng = np.random.default_rng([seed, 0x5EED])
+    vectors = (rng.standard_normal((n_items, dim)) * std).astype(np.float32)
+    return ItemVectors(vectors=vectors, missing=np.zeros(n_items, dtype=bool))

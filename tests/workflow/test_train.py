@@ -1,0 +1,121 @@
+"""The train rules on hand-made split parts and embeddings in a temp dir (only train jobs run)."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+from tests.conftest import ROOT, run_workflow
+
+from audiorec.extraction.store import write_embeddings
+
+CONFIG = {
+    "datasets": {"tiny": {"format": "synthetic"}},
+    "backends": {"emb": {"type": "mfcc"}},
+    "models": {
+        "pop": {},
+        "knn": {"random_baseline": True},
+        "shallow": {"epochs": 2, "batch_size": 64, "n_negatives": 3},
+        "bert4rec": {"epochs": 2, "hidden_size": 8, "max_len": 6, "batch_size": 4},
+    },
+    "evaluation": {"k": 5},
+    "seeds": [0],
+}
+# one run per rule x input kind (every model x backend is covered by tests/unit/test_models_run.py;
+# each job here costs a Python start with torch, several seconds on a shared CPU)
+RUNS = ["pop/none", "knn/emb", "shallow/random", "bert4rec/emb"]
+OUTPUTS = ["recs_val.parquet", "recs_test.parquet", "history.csv", "model.pt", "run.json"]
+TRAIN_ONLY = ("--allowed-rules", "train", "train_baseline")  # last: the option takes every word after it
+
+
+def write_inputs(root):
+    rng = np.random.default_rng(0)
+    split_dir = root / "results/tiny/split"
+    split_dir.mkdir(parents=True)
+    t0 = datetime(2019, 6, 1)
+    rows = {"train": [], "val": [], "test": []}
+    for u in range(10):
+        items = rng.permutation(16)
+        rows["train"] += [(f"u{u}", f"t{i:02d}", t0 + timedelta(minutes=j)) for j, i in enumerate(items[:7])]
+        rows["val" if u % 2 else "test"] += [(f"u{u}", f"t{i:02d}", t0 + timedelta(minutes=900 + j)) for j, i in enumerate(items[7:9])]
+    for name, part in rows.items():
+        pl.DataFrame(
+            {"user_id": [r[0] for r in part], "track_id": [r[1] for r in part], "timestamp": [r[2] for r in part], "plays": [1] * len(part)},
+            schema={"user_id": pl.String, "track_id": pl.String, "timestamp": pl.Datetime("us"), "plays": pl.Int64},
+        ).write_parquet(split_dir / f"{name}.parquet")
+    (root / "results/tiny/embeddings").mkdir(parents=True)
+    write_embeddings(root / "results/tiny/embeddings/emb.h5", [f"t{i:02d}" for i in range(16)], rng.standard_normal((16, 4)))
+
+
+def targets():
+    return [f"results/tiny/runs/{run}/seed0/{name}" for run in RUNS for name in OUTPUTS]
+
+
+def planned_jobs(stdout: str) -> dict[str, int]:
+    table = re.search(r"job\s+count\n[-\s]+\n(.*?)\n\s*total", stdout, re.S)
+    return {} if table is None else {m[0]: int(m[1]) for m in re.findall(r"^(\S+)\s+(\d+)$", table.group(1), re.M)}
+
+
+def test_train_rules_run_every_model_and_rerun_only_what_changed(tmp_path):
+    write_inputs(tmp_path)
+    done = run_workflow(tmp_path, CONFIG, "--cores", "2", *targets(), *TRAIN_ONLY)
+    assert planned_jobs(done.stdout + done.stderr) == {"train": 2, "train_baseline": 2}
+    for target in targets():
+        assert (tmp_path / target).exists(), target
+    for run in RUNS:
+        folder = tmp_path / "results/tiny/runs" / run / "seed0"
+        recs = pl.read_parquet(folder / "recs_test.parquet")
+        assert recs.columns == ["user_id", "track_id", "rank", "score"] and recs.height == 5 * 5
+        info = json.loads((folder / "run.json").read_text())
+        assert info["model"] == run.split("/")[0] and info["k"] == 5
+        assert torch.load(folder / "model.pt", weights_only=True)["backend"] == run.split("/")[1]
+        assert not (folder / "checkpoint.pt").exists()
+        assert (tmp_path / "logs/tiny/train" / run / "seed0.log").exists()
+
+    # nothing to do when nothing changed; a changed shallow setting re-runs only shallow
+    assert planned_jobs(run_workflow(tmp_path, None, "-n", *targets(), *TRAIN_ONLY).stdout) == {}
+    changed = {**CONFIG, "models": {**CONFIG["models"], "shallow": {**CONFIG["models"]["shallow"], "margin": 0.3}}}
+    assert planned_jobs(run_workflow(tmp_path, changed, "-n", *targets(), *TRAIN_ONLY).stdout) == {"train": 1}
+
+
+def _default_pipeline_available() -> str | None:
+    """Why the default pipeline cannot run yet (its other stages land separately), or None."""
+    import importlib.util
+
+
+
+    if "not written yet" in (ROOT / "scripts/synthesize.py").read_text():
+        return "the synthetic dataset generator (scripts/synthesize.py) is not written yet"
+    for backend in ("oracle", "musicnn"):
+        if importlib.util.find_spec(f"audiorec.backends.{backend}") is None:
+            return f"backend {backend} (audiorec.backends.{backend}) is not written yet"
+    return None
+
+
+@pytest.mark.slow
+def test_default_pipeline_quality(tmp_path):
+    """The issue's quality check on the default synthetic dataset, with the default config:
+    with KNN every audio backend beats random vectors and `oracle` beats them all; BERT4Rec
+    (its best backend, and `oracle`) beats popularity. Means of per-user test NDCG@50."""
+    import yaml
+
+    reason = _default_pipeline_available()
+    if reason:
+        pytest.skip(reason)
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    audio = [b for b, spec in config["backends"].items() if (spec or {}).get("type", b) != "oracle"]
+    runs = ["pop/none", "knn/random", "knn/oracle", *[f"knn/{b}" for b in audio], "bert4rec/oracle", *[f"bert4rec/{b}" for b in [*audio, "random"]]]
+    metric_files = [f"results/synthetic/runs/{run}/seed0/metrics_test.parquet" for run in runs]
+    run_workflow(tmp_path, config, "--cores", "2", *metric_files, timeout=3600)
+    ndcg = {run: pl.read_parquet(tmp_path / path)["ndcg"].mean() for run, path in zip(runs, metric_files, strict=True)}
+    for b in audio:
+        assert ndcg[f"knn/{b}"] > ndcg["knn/random"], ndcg
+        assert ndcg["knn/oracle"] > ndcg[f"knn/{b}"], ndcg
+    bert = {run: v for run, v in ndcg.items() if run.startswith("bert4rec/")}
+    assert max(bert.values()) > ndcg["pop/none"], ndcg
+    assert ndcg["bert4rec/oracle"] > ndcg["pop/none"], ndcg
