@@ -162,6 +162,15 @@ WEIGHTED_BACKEND_TYPES = ("musicnn", "mert", "music2vec", "musicfm", "encodecmae
 # nothing) and read from the config by the scripts.
 RUNTIME_BACKEND_KEYS = ("num_workers", "max_fail_share")
 
+# Backend types whose weights and extraction need their own conda env (envs/{type}.yaml:
+# Jukebox's OpenAI code); every other type runs in envs/extract.yaml.
+OWN_ENV_BACKEND_TYPES = ("jukebox",)
+
+
+def backend_env(wildcards):
+    kind = backend_spec(wildcards.backend)["type"]
+    return f"../envs/{kind}.yaml" if kind in OWN_ENV_BACKEND_TYPES else "../envs/extract.yaml"
+
 
 def backend_params(backend, drop=()):
     """A backend's settings as job params, minus the runtime-only ones and `drop`."""

@@ -6,6 +6,7 @@ rule synthesize:
     output:
         log="resources/datasets/{dataset}/userid_trackid_timestamp.tsv",
         genres="resources/datasets/{dataset}/id_genres.tsv",
+        information="resources/datasets/{dataset}/id_information.tsv",
         tastes="resources/datasets/{dataset}/user_tastes.tsv",
         audio=directory("resources/datasets/{dataset}/audios"),
     params:

@@ -18,7 +18,7 @@ rule fetch_weights:
     log:
         "logs/weights/{backend}.log",
     conda:
-        "../envs/extract.yaml"
+        backend_env  # envs/jukebox.yaml for jukebox, else envs/extract.yaml
     script:
         "../scripts/fetch_weights.py"
 
@@ -47,7 +47,7 @@ rule embed_shard:
         "results/{dataset}/benchmarks/embed/{backend}/shard{shard}-of-{nshards}.tsv"
     threads: workflow.cores
     conda:
-        "../envs/extract.yaml"
+        backend_env  # envs/jukebox.yaml for jukebox, else envs/extract.yaml
     script:
         "../scripts/embed_shard.py"
 

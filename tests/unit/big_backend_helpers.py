@@ -1,0 +1,234 @@
+"""Helpers of the large-backend tests: tiny models saved exactly as their published weights
+are laid out, in a local folder or in a Hugging Face cache, and padded batches."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import librosa
+import numpy as np
+import torch
+
+from audiorec.backends.encodecmae_net import EncodecMAE
+from audiorec.backends.musicfm_net import MusicFM
+
+REVISION = "0123456789abcdef0123456789abcdef01234567"
+
+
+def hf_cache(cache_dir: Path, repo_id: str, folder: Path, revision: str = REVISION) -> Path:
+    """Lay `folder`'s files out as huggingface_hub caches a download of `repo_id` (refs/main ->
+    snapshots/<rev>/...), so the backend finds them through the same code path a hub id takes."""
+    repo = cache_dir / ("models--" + repo_id.replace("/", "--"))
+    snap = repo / "snapshots" / revision
+    snap.mkdir(parents=True, exist_ok=True)
+    for f in folder.iterdir():
+        shutil.copy(f, snap / f.name)
+    (repo / "refs").mkdir(exist_ok=True)
+    (repo / "refs" / "main").write_text(revision)
+    return cache_dir
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(data, indent=2))
+
+
+def old_weight_norm_names(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """transformers 5 parametrization names -> weight_g/weight_v, as the published files have them."""
+    out = {}
+    for k, v in state.items():
+        k = k.replace("parametrizations.weight.original0", "weight_g").replace("parametrizations.weight.original1", "weight_v")
+        out[k] = v.clone()
+    return out
+
+
+def clips(rate: int, seconds: list[float], seed: int = 0) -> list[np.ndarray]:
+    """Noise plus a tone at distinct levels, so that normalisation and padding matter."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i, s in enumerate(seconds):
+        n = int(round(s * rate))
+        t = np.arange(n) / rate
+        x = 0.3 * (i + 1) * np.sin(2 * np.pi * 220 * (i + 1) * t) + 0.05 * rng.standard_normal(n) + 0.01 * i
+        out.append(x.astype(np.float32))
+    return out
+
+
+def pad(batch: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    lengths = torch.tensor([len(x) for x in batch])
+    waves = torch.zeros(len(batch), int(lengths.max()))
+    for i, x in enumerate(batch):
+        waves[i, : len(x)] = torch.from_numpy(x)
+    return waves, lengths
+
+
+MERT_TINY = dict(
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    intermediate_size=48,
+    conv_dim=[8] * 7,
+    conv_stride=[5, 2, 2, 2, 2, 2, 2],
+    conv_kernel=[10, 3, 3, 3, 3, 2, 2],
+    num_conv_pos_embeddings=16,
+    num_conv_pos_embedding_groups=2,
+)
+
+
+def save_mert(folder: Path, *, stable: bool = False, seed: int = 0, do_normalize: bool = True, **extra) -> Path:
+    """A random tiny MERT in the published layout: MERT's config.json (model_type mert_model,
+    auto_map to its remote code), preprocessor_config.json and pytorch_model.bin with
+    old-style weight-norm names."""
+    from transformers import HubertConfig, HubertModel
+
+    torch.manual_seed(seed)
+    layout = dict(feat_extract_norm="layer", do_stable_layer_norm=True, conv_bias=True) if stable else dict(
+        feat_extract_norm="group", do_stable_layer_norm=False, conv_bias=False
+    )
+    model = HubertModel(HubertConfig(**MERT_TINY, **layout)).eval()
+    with torch.no_grad():  # give the norms non-trivial affine parameters
+        for name, p in model.named_parameters():
+            if "norm" in name:
+                p.add_(0.1 * torch.randn_like(p))
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {
+        "architectures": ["MERTModel"],
+        "auto_map": {"AutoConfig": "configuration_MERT.MERTConfig", "AutoModel": "modeling_MERT.MERTModel"},
+        "model_type": "mert_model",
+        "feature_extractor_cqt": False,
+        "feature_extractor_cqt_bins": 336,
+        "deepnorm": False,
+        "attention_relax": -1.0,
+        "sample_rate": 24000,
+        "feat_proj_layer_norm": True,
+        **MERT_TINY,
+        **layout,
+        **extra,
+    }
+    write_json(folder / "config.json", config)
+    write_json(
+        folder / "preprocessor_config.json",
+        {
+            "do_normalize": do_normalize,
+            "feature_extractor_type": "Wav2Vec2FeatureExtractor",
+            "feature_size": 1,
+            "padding_side": "right",
+            "padding_value": 0,
+            "return_attention_mask": True,
+            "sampling_rate": 24000,
+        },
+    )
+    torch.save(old_weight_norm_names(model.state_dict()), folder / "pytorch_model.bin")
+    return folder
+
+
+M2V_TINY = dict(
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    intermediate_size=48,
+    conv_dim=[8] * 7,
+    conv_stride=[5, 2, 2, 2, 2, 2, 2],
+    conv_kernel=[10, 3, 3, 3, 3, 2, 2],
+    num_conv_pos_embeddings=3,
+    conv_pos_kernel_size=5,
+    num_conv_pos_embedding_groups=2,
+)
+
+
+def save_music2vec(folder: Path, seed: int = 0) -> Path:
+    from transformers import Data2VecAudioConfig, Data2VecAudioModel
+
+    torch.manual_seed(seed)
+    model = Data2VecAudioModel(Data2VecAudioConfig(**M2V_TINY)).eval()
+    with torch.no_grad():
+        for p in model.parameters():  # random biases too, so padded positions are far from zero
+            p.add_(0.1 * torch.randn_like(p))
+    folder.mkdir(parents=True, exist_ok=True)
+    config = model.config.to_dict()
+    config["architectures"] = ["Data2VecAudioModel"]
+    write_json(folder / "config.json", config)
+    write_json(
+        folder / "preprocessor_config.json",
+        {"do_normalize": True, "feature_extractor_type": "Wav2Vec2FeatureExtractor", "feature_size": 1,
+         "padding_side": "right", "padding_value": 0.0, "return_attention_mask": True, "sampling_rate": 16000},
+    )
+    torch.save(model.state_dict(), folder / "pytorch_model.bin")
+    return folder
+
+
+N_MELS = 16
+
+
+FM_TINY = dict(n_fft=2048, n_mels=N_MELS, conv_dim=4, encoder_dim=32, codebook_dim=4, codebook_size=8,
+            conformer={"num_hidden_layers": 2, "intermediate_size": 48, "conv_depthwise_kernel_size": 5,
+                       "num_conv_pos_embeddings": 8})
+
+
+STATS = {"melspec_2048_cnt": 1000, "melspec_2048_mean": 6.77, "melspec_2048_std": 18.4}
+
+
+def save_musicfm(folder: Path, variant: str = "msd", seed: int = 0) -> Path:
+    """As upstream trains and saves it: Lightning's {'state_dict': {'model.' + key: tensor}, ...},
+    torchaudio's buffers (Hann window, HTK mel filterbank) included, old weight-norm names."""
+    torch.manual_seed(seed)
+    model = MusicFM(**FM_TINY).eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.add_(0.1 * torch.randn_like(p))
+        for name, buf in model.named_buffers():
+            if "running_mean" in name:
+                buf.normal_(0, 0.1)
+            elif "running_var" in name:
+                buf.uniform_(0.5, 1.5)
+        fb = librosa.filters.mel(sr=24000, n_fft=2048, n_mels=N_MELS, htk=True, norm=None).T
+        model.preprocessor_melspec_2048.mel_stft.mel_scale.fb.copy_(torch.from_numpy(fb))
+        model.quantizer_melspec_2048_0.codebook.normal_()
+    state = {"model." + k: v for k, v in old_weight_norm_names(model.state_dict()).items()}
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save({"epoch": 3, "global_step": 1000, "pytorch-lightning_version": "2.1.0", "state_dict": state},
+               folder / f"pretrained_{variant}.pt")
+    (folder / f"{variant}_stats.json").write_text(json.dumps(STATS))
+    return folder
+
+
+CONFIG_GIN = """NUM_ENCODEC_TARGETS=8
+MODEL_DIM=16
+NUM_ENCODER_LAYERS=2
+NUM_ENCODER_HEADS=4
+NUM_DECODER_LAYERS=2
+tasks.models.EncodecMAE:
+    wav_encoder = @tasks.models.encodecmae.encoders.EncodecEncoder
+    visible_encoder = @encoder/tasks.models.transformers.TransformerEncoder
+encoder/tasks.models.transformers.TransformerEncoder:
+    model_dim=%MODEL_DIM
+    num_layers=%NUM_ENCODER_LAYERS
+    attention_layer=@encoder/tasks.models.transformers.MultiHeadAttention
+    compile=True
+encoder/tasks.models.transformers.MultiHeadAttention:
+    model_dim=%MODEL_DIM
+    num_heads=%NUM_ENCODER_HEADS
+"""
+
+
+def save_encodecmae(folder: Path, *, shared_ff: bool = True, seed: int = 0) -> Path:
+    """As upstream's hub files: model.pt = {'state_dict': ...} with the training-only modules
+    (decoder, heads, target quantiser) and old weight-norm names; config.gin beside it."""
+    torch.manual_seed(seed)
+    model = EncodecMAE(model_dim=16, num_layers=2, num_heads=4, ff_dim=32)
+    if not shared_ff:
+        model.visible_encoder.unshare_feed_forward()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    state = old_weight_norm_names(model.state_dict())
+    state.update({"decoder.encoder_layers.0.norm1.weight": torch.ones(16), "head.layer.weight": torch.zeros(64, 16),
+                  "decoder_projector.weight": torch.zeros(16, 16),
+                  "target_encoder.model.vq.layers.0._codebook.embed": torch.zeros(8, 128)})
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": state, "epoch": 1}, folder / "model.pt")
+    (folder / "config.gin").write_text(CONFIG_GIN)
+    (folder / "imports").write_text("encodecmae.tasks.models: tasks.models\n")
+    return folder
