@@ -8,15 +8,26 @@ local run whenever cluster tests are selected, and the two overlap."""
 
 from __future__ import annotations
 
+import functools
 import signal
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from tests.conftest import run_workflow, snakemake_cmd
-from tests.workflow.workflow_runs import CORES, fit_profile, node_limits, repo_profile, slurm_unavailable, workflow_config
+from tests.workflow.workflow_runs import (
+    CORES,
+    fit_profile,
+    node_limits,
+    repo_profile,
+    save_tiny_mert,
+    slurm_unavailable,
+    workflow_config,
+)
 
 #: flags a cluster without accounting needs (docs/cluster.md), and the test's own: status
 #: checks from 2 s on, so that a 20-job run takes minutes; job logs kept for the checks
@@ -34,8 +45,9 @@ SLURM_FLAGS = (
 class SlurmRun:
     """The shared experiment submitted through profiles/slurm, scaled to the test node."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, config: dict[str, Any]) -> None:
         self.workdir = workdir
+        self.config = config
         self.proc: subprocess.Popen[str] | None = None
         self.returncode: int | None = None
 
@@ -46,7 +58,7 @@ class SlurmRun:
         # the same threads as the local run (so the same numbers); a quarter of the node's
         # memory per job, so that memory does not serialise the jobs
         profile = fit_profile(repo_profile("slurm"), self.workdir / "profile", min(cpus, CORES), mem_mb // 4)
-        (self.workdir / "config.yaml").write_text(yaml.safe_dump(workflow_config(), sort_keys=False))
+        (self.workdir / "config.yaml").write_text(yaml.safe_dump(self.config, sort_keys=False))
         out = (self.workdir / "snakemake.out").open("w")
         self.proc = subprocess.Popen(
             snakemake_cmd(self.workdir, "--workflow-profile", str(profile), *SLURM_FLAGS),
@@ -77,28 +89,41 @@ class SlurmRun:
 
 
 @pytest.fixture(scope="session")
-def slurm_background(tmp_path_factory: pytest.TempPathFactory):
+def experiment(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., dict[str, Any]]:
+    """workflow_runs.workflow_config with this session's tiny MERT weights: call it for a
+    fresh config of the shared experiment (keyword arguments as tiny_config's)."""
+    weights = save_tiny_mert(tmp_path_factory.mktemp("weights") / "mert")
+    return functools.partial(workflow_config, weights)
+
+
+@pytest.fixture(scope="session")
+def slurm_background(tmp_path_factory: pytest.TempPathFactory, experiment: Callable[..., dict[str, Any]]):
     """The SLURM run, not yet started (None where no cluster answers); stopped at the end."""
-    run = None if slurm_unavailable() else SlurmRun(tmp_path_factory.mktemp("slurm_run"))
+    run = None if slurm_unavailable() else SlurmRun(tmp_path_factory.mktemp("slurm_run"), experiment())
     yield run
     if run is not None:
         run.stop()
 
 
 @pytest.fixture(scope="session")
-def finished_run(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest, slurm_background) -> Path:
+def finished_run(
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+    experiment: Callable[..., dict[str, Any]],
+    slurm_background: SlurmRun | None,
+) -> Path:
     """The shared tiny experiment run to completion locally (about a minute on 2 cores).
     Treat it as read-only: copy it (workflow_runs.copy_workdir) before running jobs in it.
     Dry runs may write its config.yaml."""
     if slurm_background is not None and any(item.get_closest_marker("cluster") for item in request.session.items):
         slurm_background.start()
     workdir = tmp_path_factory.mktemp("finished_run")
-    run_workflow(workdir, workflow_config(), "--cores", str(CORES))
+    run_workflow(workdir, experiment(), "--cores", str(CORES))
     return workdir
 
 
 @pytest.fixture(scope="session")
-def slurm_run(slurm_background) -> SlurmRun:
+def slurm_run(slurm_background: SlurmRun | None) -> SlurmRun:
     """The SLURM run, finished (skips with the reason where no local SLURM answers)."""
     reason = slurm_unavailable()
     if reason or slurm_background is None:

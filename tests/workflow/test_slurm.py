@@ -26,9 +26,10 @@ EXPECTED_SUBMISSIONS = {
     "synthesize": 1,
     "tracks": 1,
     "split": 1,
-    "embed_shard": 2,
-    "embed": 2,
-    "train_baseline": 3,
+    "embed_shard": 2,  # oracle, mfcc
+    "embed_shard_gpu": 1,  # mert
+    "embed": 3,
+    "train_baseline": 4,
     "train": 1,
     "report": 1,
     "group:metrics": 1,
@@ -61,9 +62,15 @@ def test_outputs_equal_a_local_run(slurm_run, finished_run: Path) -> None:
 def test_every_job_was_submitted_once_and_evaluations_in_one_group(slurm_run) -> None:
     counts = Counter(rule for rule, _ in submissions(slurm_run.output))
     assert dict(counts) == EXPECTED_SUBMISSIONS
-    # the group job really ran all 8 evaluations (4 runs x val/test)
+    # the group job really ran all 10 evaluations (5 runs x val/test)
     logs = list((slurm_run.workdir / ".snakemake/slurm_logs").glob("group_metrics*/**/*.log"))
-    assert len(logs) == 1 and logs[0].read_text().count("rule evaluate:") >= 8
+    assert len(logs) == 1, logs
+    assert len(set(re.findall(r"Finished jobid: (\d+) \(Rule: evaluate\)", logs[0].read_text()))) == 10
+
+
+def test_weights_were_fetched_on_the_submitting_host(slurm_run) -> None:
+    assert "localrule fetch_weights:" in slurm_run.output
+    assert (slurm_run.workdir / "resources/weights/manifests/mert.json").exists()
 
 
 def test_a_gpu_is_requested_exactly_for_the_gpu_rules(slurm_run) -> None:

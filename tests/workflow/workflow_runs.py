@@ -22,9 +22,10 @@ import yaml
 
 from tests.conftest import ROOT, run_workflow, snakemake_cmd, tiny_config
 
-#: the shared tiny experiment: two CPU backends (`mfcc` in small resumable chunks), pop and
-#: knn on every backend, and one neural run (shallow on oracle) long enough to be killed
-#: between checkpoints. About 20 jobs.
+#: the shared tiny experiment: two CPU backends (`mfcc` in small resumable chunks), a tiny
+#: random MERT saved locally (a network backend: weights fetched on the submitting host,
+#: extracted by the GPU rule), pop and knn on every backend, and one neural run (shallow on
+#: oracle) long enough to be killed between checkpoints. About 25 jobs.
 SHALLOW = {
     "backends": ["oracle"],
     "random_baseline": False,
@@ -36,9 +37,20 @@ SHALLOW = {
 }
 
 
-def workflow_config(**overrides: Any) -> dict[str, Any]:
+def save_tiny_mert(folder: Path) -> Path:
+    """A random MERT of a few thousand weights in the published layout (tests/unit helpers)."""
+    from tests.unit.big_backend_helpers import save_mert
+
+    return save_mert(folder)
+
+
+def workflow_config(mert_weights: Path, **overrides: Any) -> dict[str, Any]:
     return tiny_config(
-        backends={"oracle": {}, "mfcc": {"chunk_size": 10}},
+        backends={
+            "oracle": {},
+            "mfcc": {"chunk_size": 10},
+            "mert": {"weights": str(mert_weights), "local_files_only": True},
+        },
         models={"pop": {}, "knn": {}, "shallow": dict(SHALLOW)},
         **overrides,
     )
@@ -66,13 +78,14 @@ class PlannedJob:
     threads: int = 1
     resources: dict[str, str] = field(default_factory=dict, hash=False)
     reason: str = ""
+    local: bool = False  # "localrule" in a real run's listing (a dry run never says so)
 
     def key(self) -> str:
         """rule[w1=v1,...], e.g. train[dataset=tiny,model=shallow,backend=oracle,seed=0]."""
         return f"{self.rule}[{','.join(f'{k}={v}' for k, v in self.wildcards.items())}]"
 
 
-_JOB_HEAD = re.compile(r"^\s*(?:local)?rule (\w+):\s*$")
+_JOB_HEAD = re.compile(r"^\s*(local)?rule (\w+):\s*$")
 _FIELD = re.compile(r"^\s+(\w+): (.*)$")
 
 
@@ -93,7 +106,7 @@ def parse_plan(output: str) -> list[PlannedJob]:
         head = _JOB_HEAD.match(line)
         if head:
             close()
-            current = {"rule": head[1], "wildcards": {}, "threads": 1, "resources": {}, "reason": ""}
+            current = {"rule": head[2], "wildcards": {}, "threads": 1, "resources": {}, "reason": "", "local": bool(head[1])}
             continue
         if current is None:
             continue
