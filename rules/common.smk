@@ -46,10 +46,39 @@ def _sorted_keys(value):
     return value
 
 
+def _schema_problems():
+    """What the schema finds wrong with the config, one `key.path: message` per problem,
+    the real cause first. (A value failing inside a type-specific block, e.g. `epochs: 0`,
+    also makes every key of that block "unevaluated"; that echo is left out.)"""
+    import jsonschema
+    import yaml
+
+    schema = yaml.safe_load((Path(workflow.basedir) / "schemas" / "config.schema.yaml").read_text())
+    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(config))
+    specific = [e for e in errors if e.validator != "unevaluatedProperties"]
+    echoes = [
+        e
+        for e in errors
+        if e.validator == "unevaluatedProperties"
+        and any(list(s.absolute_path)[: len(e.absolute_path)] == list(e.absolute_path) for s in specific)
+    ]
+    kept = sorted((e for e in errors if e not in echoes), key=lambda e: -len(e.absolute_path))
+    return [f"{'.'.join(map(str, e.absolute_path)) or '(top level)'}: {e.message}" for e in kept]
+
+
 _fill_types("backends")
 _fill_types("models")
 _split_dates_as_text()
-validate(config, "../schemas/config.schema.yaml")
+try:
+    validate(config, "../schemas/config.schema.yaml")
+except WorkflowError:
+    _problems = _schema_problems()
+    if not _problems:
+        raise
+    raise WorkflowError(
+        "config error: the config does not match schemas/config.schema.yaml (every setting, its type and "
+        "default are described there):\n  " + "\n  ".join(_problems)
+    ) from None
 # Each instance's settings in canonical order; the order of the instances themselves (which
 # the report's tables follow) is kept.
 for _section in ("datasets", "backends", "models"):

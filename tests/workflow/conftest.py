@@ -123,11 +123,12 @@ def finished_run(
 
 
 @pytest.fixture(scope="session")
-def slurm_run(slurm_background: SlurmRun | None) -> SlurmRun:
+def slurm_run(slurm_background: SlurmRun | None, request: pytest.FixtureRequest) -> SlurmRun:
     """The SLURM run, finished (skips with the reason where no local SLURM answers)."""
     reason = slurm_unavailable()
     if reason or slurm_background is None:
         pytest.skip(reason or "SLURM was not up when the session started")
+    request.getfixturevalue("finished_run")  # starts this run first, then runs locally meanwhile
     slurm_background.wait()
     assert slurm_background.returncode == 0, f"the SLURM run failed:\n{slurm_background.output[-12000:]}"
     return slurm_background
