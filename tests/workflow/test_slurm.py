@@ -9,13 +9,17 @@ where none answers, these tests skip with the reason. The cluster has no account
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 from collections import Counter
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.conftest import ROOT
 from tests.workflow.workflow_runs import tree_differences
 
 pytestmark = pytest.mark.cluster
@@ -99,3 +103,55 @@ def test_jobs_get_the_profiles_cpus_memory_and_time(slurm_run) -> None:
     # and inside the job, Snakemake ran the rule with those threads
     log = next((slurm_run.workdir / ".snakemake/slurm_logs/rule_train").glob("**/*.log")).read_text()
     assert re.search(rf"^\s+threads: {profile['set-threads']['train']}$", log, re.M), log[-3000:]
+
+
+# --- .ci/start-slurm on a fresh machine ---
+
+FRESH_MACHINE = r"""
+set -e
+hostname fresh-node                      # a name no resolver knows
+ip link set lo up
+ip addr add 10.200.0.1/32 dev lo         # a non-loopback address, as any real machine has
+for d in /etc/slurm /var/spool /var/log /run /etc/munge /var/lib/munge; do mount -t tmpfs tmpfs "$d"; done
+chown munge:munge /etc/munge /var/lib/munge
+"$START"
+printf '#!/bin/sh\necho "gpus=${SLURM_GPUS_ON_NODE:-0} on $(hostname)"\n' > "$WORK/job.sh"
+gpu=$(sbatch --parsable --gres=gpu:1 --mem 100 -o "$WORK/gpu.out" "$WORK/job.sh")
+cpu=$(sbatch --parsable --mem 100 -o "$WORK/cpu.out" "$WORK/job.sh")
+for _ in $(seq 60); do squeue -h -j "$gpu,$cpu" 2>/dev/null | grep -q . || break; sleep 1; done
+cat "$WORK/gpu.out" "$WORK/cpu.out"
+"$START"                                 # a second call finds it running
+"""
+
+
+def _fresh_machine_unavailable() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root (it starts SLURM daemons in private namespaces)"
+    if not all(shutil.which(tool) for tool in ("unshare", "ip", "slurmctld", "slurmd", "munged")):
+        return "needs unshare, ip and the SLURM/munge daemons (.ci/start-slurm installs the latter)"
+    probe = subprocess.run(["unshare", "--mount", "--pid", "--fork", "--uts", "--net", "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        return f"cannot create private namespaces here: {probe.stderr.strip()}"
+    return None
+
+
+def test_start_slurm_brings_up_a_fresh_machine(tmp_path: Path) -> None:
+    """.ci/start-slurm on a machine that has never run SLURM (private mount, PID, network
+    and host-name namespaces: empty /etc/slurm, /etc/munge, /run, /var/spool, a host name
+    that does not resolve) starts a node that runs a GPU job and a CPU job, and is
+    idempotent. The cluster of the other tests is not touched."""
+    reason = _fresh_machine_unavailable()
+    if reason:
+        pytest.skip(reason)
+    script = tmp_path / "fresh.sh"
+    script.write_text(FRESH_MACHINE)
+    env = {**os.environ, "START": str(ROOT / ".ci" / "start-slurm"), "WORK": str(tmp_path)}
+    proc = subprocess.run(
+        ["unshare", "--mount", "--pid", "--fork", "--uts", "--net", "--mount-proc", "bash", str(script)],
+        capture_output=True, text=True, timeout=240, env=env,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    assert "start-slurm: node fresh-node is up" in out and "gpu:1" in out, out
+    assert "gpus=1 on fresh-node" in out and "gpus=0 on fresh-node" in out, out
+    assert "start-slurm: already running" in out, out
