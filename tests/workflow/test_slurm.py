@@ -9,10 +9,12 @@ where none answers, these tests skip with the reason. The cluster has no account
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -20,7 +22,15 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
-from tests.workflow.workflow_runs import tree_differences
+from tests.workflow.conftest import SLURM_FLAGS
+from tests.workflow.workflow_runs import (
+    copy_workdir,
+    file_difference,
+    output_of,
+    start_workflow,
+    tree_differences,
+    wait_for,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -155,3 +165,34 @@ def test_start_slurm_brings_up_a_fresh_machine(tmp_path: Path) -> None:
     assert "start-slurm: node fresh-node is up" in out and "gpu:1" in out, out
     assert "gpus=1 on fresh-node" in out and "gpus=0 on fresh-node" in out, out
     assert "start-slurm: already running" in out, out
+
+
+# --- a SLURM job cancelled mid-training (pre-emption, node failure) ---
+
+
+@pytest.mark.slow  # a minute of SLURM round trips
+def test_cancelled_training_is_retried_and_resumes_from_its_checkpoint(slurm_run, finished_run: Path, tmp_path: Path) -> None:
+    run = "results/tiny/runs/shallow/oracle/seed0"
+    outputs = [f"{run}/{name}" for name in ("recs_val.parquet", "recs_test.parquet", "history.csv", "model.pt", "run.json")]
+    work = copy_workdir(finished_run, tmp_path / "work")
+    for rel in outputs:
+        (work / rel).unlink()
+    proc = start_workflow(work, "--workflow-profile", str(slurm_run.workdir / "profile"), *SLURM_FLAGS, *outputs)
+    deadline = time.monotonic() + 600
+    while not (work / run / "checkpoint.pt").exists():
+        assert proc.poll() is None, output_of(work)[-4000:]
+        assert time.monotonic() < deadline, "no checkpoint within 10 minutes"
+        time.sleep(0.01)
+    job = re.search(r"submitted with SLURM jobid (\d+) \(log: \S*/rule_train/", output_of(work))
+    assert job, output_of(work)[-4000:]
+    subprocess.run(["scancel", job[1]], check=True)
+    out = wait_for(proc, work, timeout=900)
+
+    submitted = re.findall(r"submitted with SLURM jobid (\d+) \(log: \S*/rule_train/", out)
+    assert len(submitted) == 2, f"expected the cancelled job and one retry: {submitted}"
+    assert "--attempt 2" in out, "the retry did not run as attempt 2 (more memory and time)"
+    info = json.loads((work / run / "run.json").read_text())
+    assert info["resumed_from_epoch"] >= 1, f"the retry trained from scratch: {info}"
+    for rel in outputs:
+        why = file_difference(finished_run / rel, work / rel, ignore=frozenset({"resumed_from_epoch"}))
+        assert why is None, f"{rel}: {why}"
