@@ -35,10 +35,56 @@ def _split_dates_as_text():
                 settings[key] = value.isoformat()
 
 
+def _sorted_keys(value):
+    """Dicts with their keys sorted, recursively (lists keep their order). Snakemake compares a
+    job's params by repr(), which follows key order: without this, reordering keys in
+    config.yaml, or spelling out a default, would re-run jobs whose settings did not change."""
+    if isinstance(value, dict):
+        return {key: _sorted_keys(value[key]) for key in sorted(value, key=str)}
+    if isinstance(value, list):
+        return [_sorted_keys(item) for item in value]
+    return value
+
+
+def _schema_problems():
+    """What the schema finds wrong with the config, one `key.path: message` per problem,
+    the real cause first. (A value failing inside a type-specific block, e.g. `epochs: 0`,
+    also makes every key of that block "unevaluated"; that echo is left out.)"""
+    import jsonschema
+    import yaml
+
+    schema = yaml.safe_load((Path(workflow.basedir) / "schemas" / "config.schema.yaml").read_text())
+    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(config))
+    specific = [e for e in errors if e.validator != "unevaluatedProperties"]
+    echoes = [
+        e
+        for e in errors
+        if e.validator == "unevaluatedProperties"
+        and any(list(s.absolute_path)[: len(e.absolute_path)] == list(e.absolute_path) for s in specific)
+    ]
+    kept = sorted((e for e in errors if e not in echoes), key=lambda e: -len(e.absolute_path))
+    return [f"{'.'.join(map(str, e.absolute_path)) or '(top level)'}: {e.message}" for e in kept]
+
+
 _fill_types("backends")
 _fill_types("models")
 _split_dates_as_text()
-validate(config, "../schemas/config.schema.yaml")
+try:
+    validate(config, "../schemas/config.schema.yaml")
+except WorkflowError:
+    _problems = _schema_problems()
+    if not _problems:
+        raise
+    raise WorkflowError(
+        "config error: the config does not match schemas/config.schema.yaml (every setting, its type and "
+        "default are described there):\n  " + "\n  ".join(_problems)
+    ) from None
+# Each instance's settings in canonical order; the order of the instances themselves (which
+# the report's tables follow) is kept.
+for _section in ("datasets", "backends", "models"):
+    config[_section] = {name: _sorted_keys(spec) for name, spec in config[_section].items()}
+for _section in ("evaluation", "report"):
+    config[_section] = _sorted_keys(config[_section])
 
 # Reserved backend names of run directories: `none` (models that use no item vectors)
 # and `random` (item vectors randomly initialised and learned: the collaborative baseline).
@@ -179,6 +225,28 @@ def backend_params(backend, drop=()):
         for k, v in backend_spec(backend).items()
         if k not in RUNTIME_BACKEND_KEYS and k not in drop
     }
+
+
+# --- GPU routing (profiles/slurm gives rules embed_shard_gpu and train a GPU) ---
+
+# Backend types that run a pretrained network on the audio, which a GPU speeds up; the others
+# (oracle, mfcc) compute on the CPU and go to rule embed_shard, which asks for no GPU.
+# tests/unit/test_gpu_routing.py keeps this in step with the backend classes.
+GPU_BACKEND_TYPES = ("musicnn", "mert", "music2vec", "musicfm", "encodecmae", "jukebox")
+
+
+def backend_uses_gpu(backend):
+    """Whether a backend's extraction jobs should hold a GPU: a network type not pinned to the CPU."""
+    spec = backend_spec(backend)
+    return spec["type"] in GPU_BACKEND_TYPES and spec.get("device", "auto") != "cpu"
+
+
+def gpu_backends():
+    return [b for b in BACKENDS if backend_uses_gpu(b)]
+
+
+def cpu_backends():
+    return [b for b in BACKENDS if not backend_uses_gpu(b)]
 
 
 def weights_manifest(wildcards):

@@ -24,7 +24,9 @@ rule fetch_weights:
 
 
 rule embed_shard:
-    """Embed one shard of the track index (results are all cached layers, float32)."""
+    """Embed one shard of the track index (results are all cached layers, float32).
+    This rule takes the backends that compute on the CPU (oracle, mfcc, any backend with
+    `device: cpu`); embed_shard_gpu below takes the networks, so profiles can give it a GPU."""
     input:
         tracks="results/{dataset}/tracks.parquet",
         metadata=backend_metadata_files,
@@ -39,6 +41,7 @@ rule embed_shard:
         weights_root=lambda wc, input: weights_root_of(input.weights),
         failures_report="logs/{dataset}/embed/{backend}/shard{shard}-of-{nshards}.failures.csv",
     wildcard_constraints:
+        backend=_alternatives(cpu_backends()),
         shard=r"\d+",
         nshards=r"\d+",
     log:
@@ -50,6 +53,13 @@ rule embed_shard:
         backend_env  # envs/jukebox.yaml for jukebox, else envs/extract.yaml
     script:
         "../scripts/embed_shard.py"
+
+
+use rule embed_shard as embed_shard_gpu with:
+    wildcard_constraints:
+        backend=_alternatives(gpu_backends()),
+        shard=r"\d+",
+        nshards=r"\d+",
 
 
 rule embed:

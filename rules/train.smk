@@ -32,9 +32,8 @@ rule train:
         "results/{dataset}/benchmarks/train/{model}/{backend}/seed{seed}.tsv"
     threads: workflow.cores
     resources:
-        # Standard resources: the SLURM executor turns gpu into --gpus; local runs ignore it
-        # unless `--resources gpu=N` is given. Profiles may override (set-resources: train).
-        gpu=1,
+        # The GPU is requested by profiles/slurm (set-resources: train: gres), whose values
+        # also replace these on a cluster.
         mem_mb=lambda wc, attempt: 8000 * attempt,
         runtime=lambda wc, attempt: 720 * attempt,
     conda:

@@ -99,3 +99,60 @@ def test_dataset_path_without_audio(tmp_path: Path) -> None:
     config["datasets"] = {"onion": {"format": "music4all-onion", "path": str(data)}}
     out = _plan_error(tmp_path / "run", config)
     assert "audios" in out and str(data) in out
+
+
+# --- wrong types and values: the schema's complaint names the key, the real cause first ---
+
+
+def _schema_error(tmp_path: Path, edit) -> str:
+    config = _default_config()
+    edit(config)
+    out = _plan_error(tmp_path, config)
+    assert "config error" in out and "schemas/config.schema.yaml" in out, out[-3000:]
+    return out
+
+
+def test_wrong_type_names_the_key(tmp_path: Path) -> None:
+    out = _schema_error(tmp_path, lambda c: c.update(evaluation={"k": "ten"}))
+    assert "evaluation.k: 'ten' is not of type 'integer'" in out
+
+
+def test_value_out_of_range_in_a_model_block_is_reported_as_itself(tmp_path: Path) -> None:
+    # a failing type-specific value also makes the block's other keys "unevaluated": that echo
+    # (which would list every other shallow setting as unexpected) is not what the user sees
+    out = _schema_error(tmp_path, lambda c: c["models"].update(shallow={"epochs": 0}))
+    assert "models.shallow.epochs: 0 is less than the minimum of 1" in out
+    assert "Unevaluated" not in out and "lr_patience" not in out
+
+
+def test_misspelt_backend_setting_is_an_error(tmp_path: Path) -> None:
+    out = _schema_error(tmp_path, lambda c: c["backends"].update(mfcc={"n_mfc": 20}))
+    assert "backends.mfcc" in out and "'n_mfc' was unexpected" in out
+
+
+def test_misspelt_model_setting_is_an_error(tmp_path: Path) -> None:
+    out = _schema_error(tmp_path, lambda c: c["models"].update(knn={"backend": ["mfcc"]}))
+    assert "models.knn" in out and "'backend' was unexpected" in out
+
+
+def test_bad_date_names_the_key(tmp_path: Path) -> None:
+    out = _schema_error(tmp_path, lambda c: c["datasets"]["synthetic"].update(split={"test_start": "20-02-2020"}))
+    assert "datasets.synthetic.split.test_start: '20-02-2020' does not match" in out
+
+
+def test_every_problem_is_listed_at_once(tmp_path: Path) -> None:
+    def edit(c: dict) -> None:
+        c["seeds"] = [-1]
+        c["backends"]["mfcc"] = {"shards": 0}
+
+    out = _schema_error(tmp_path, edit)
+    assert "seeds.0: -1 is less than the minimum of 0" in out
+    assert "backends.mfcc.shards: 0 is less than the minimum of 1" in out
+
+
+def test_oracle_settings_are_declared(tmp_path: Path) -> None:
+    """The oracle's own settings pass the schema (every backend key must be declared)."""
+    config = _default_config()
+    config["backends"]["oracle"] = {"columns": ["genre", "tempo"], "numeric_weight": 0.3}
+    proc = run_workflow(tmp_path, config, "-n", "--quiet", "rules")
+    assert proc.returncode == 0
