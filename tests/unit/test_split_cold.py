@@ -63,7 +63,7 @@ def test_new_tracks_are_the_cold_items(new_only):
     assert pairs(asked) == {("u1", "n1"), ("u2", "n1"), ("u2", "n2")}
     assert asked.filter(pl.col("track_id") == "n2")["plays"].to_list() == [2]
     assert set(r.val["user_id"]).isdisjoint(r.test["user_id"]) and r.val.height and r.test.height
-    items = r.items
+    items = r.catalogue
     assert items["track_id"].to_list() == sorted(items["track_id"].to_list())
     cold = dict(zip(items["track_id"], items["cold"], strict=True))
     # `old` is cold (no train-window listen) and in the catalogue, though nobody is asked for it
@@ -84,7 +84,7 @@ def test_stats_of_a_cold_split(new_only):
 def test_cold_candidates_all_lets_warm_tracks_compete(tmp_path):
     settings = SplitSettings.from_config({"protocol": "cold_items", "cold_item_share": 0, "cold_candidates": "all"})
     r = split_log(write_log(tmp_path / "log.tsv", NEW_TRACK_LOG), settings)
-    assert r.items["candidate"].all()
+    assert r.catalogue["candidate"].all()
     assert pairs(pl.concat([r.val, r.test])) == {("u1", "n1"), ("u2", "n1"), ("u2", "n2")}
 
 
@@ -92,10 +92,10 @@ def test_without_new_tracks_only_the_held_out_share_is_cold(tmp_path):
     rows = random_log(seed=3, n=3000)
     settings = SplitSettings.from_config({"protocol": "cold_items", "cold_item_share": 0.2, "include_new_tracks": False})
     r = split_log(write_log(tmp_path / "log.tsv", rows), settings)
-    cold = set(r.items.filter(pl.col("cold"))["track_id"])
+    cold = set(r.catalogue.filter(pl.col("cold"))["track_id"])
     window = {t for _, t, x in rows if D(2019, 2, 20) <= x < D(2020, 2, 20)}
     assert cold <= window and len(cold) == int(0.2 * len(window))
-    assert not any(t.startswith("new") for t in r.items["track_id"])
+    assert not any(t.startswith("new") for t in r.catalogue["track_id"])
 
 
 # --- the held-out share ---
@@ -185,7 +185,7 @@ def test_matches_an_independent_reference(tmp_path, config):
         got = {(u, t, x, p) for u, t, x, p in getattr(result, part).iter_rows()}
         assert got == expected[part], part
         assert got, part
-    assert set(result.items.filter(pl.col("cold"))["track_id"]) == expected["cold"]
+    assert set(result.catalogue.filter(pl.col("cold"))["track_id"]) == expected["cold"]
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -193,13 +193,13 @@ def test_cold_items_never_appear_in_train_and_are_all_that_is_asked(tmp_path, se
     rows = random_log(seed=seed, n=3000)
     settings = SplitSettings.from_config({"protocol": "cold_items", "cold_item_share": 0.2, "seed": seed})
     r = split_log(write_log(tmp_path / "log.tsv", rows), settings)
-    cold = set(r.items.filter(pl.col("cold"))["track_id"])
+    cold = set(r.catalogue.filter(pl.col("cold"))["track_id"])
     train_tracks, train_users = set(r.train["track_id"]), set(r.train["user_id"])
     asked = pl.concat([r.val, r.test])
     assert cold and train_tracks.isdisjoint(cold)
     assert set(asked["track_id"]) <= cold
     assert set(asked["user_id"]) <= train_users
-    assert set(r.items["track_id"]) == train_tracks | cold
+    assert set(r.catalogue["track_id"]) == train_tracks | cold
     # nothing asked was heard by its user before test_start
     before = {(u, t) for u, t, x in rows if x < settings.test_start}
     assert pairs(asked).isdisjoint(before)
@@ -218,20 +218,20 @@ def test_warm_and_its_old_name_give_the_same_split(tmp_path):
     path = write_log(tmp_path / "log.tsv", random_log(seed=1, n=2000))
     warm = split_log(path, SplitSettings.from_config({"protocol": "warm"}))
     old = split_log(path, SplitSettings.from_config({"protocol": "temporal"}))
-    for part in ("train", "val", "test", "stats", "items"):
+    for part in ("train", "val", "test", "stats", "catalogue"):
         assert getattr(warm, part).equals(getattr(old, part)), part
     # the warm catalogue: exactly the train tracks, none cold, all candidates
-    assert warm.items["track_id"].to_list() == sorted(set(warm.train["track_id"]))
-    assert not warm.items["cold"].any() and warm.items["candidate"].all()
+    assert warm.catalogue["track_id"].to_list() == sorted(set(warm.train["track_id"]))
+    assert not warm.catalogue["cold"].any() and warm.catalogue["candidate"].all()
     assert warm.stats.filter(pl.col("stage") == "catalogue").is_empty()
 
 
 def test_write_split_writes_the_catalogue(tmp_path, new_only):
-    out = {name: tmp_path / f"{name}.parquet" for name in ("train", "val", "test", "items")}
-    write_split(new_only, out["train"], out["val"], out["test"], tmp_path / "stats.csv", items=out["items"])
-    items = pl.read_parquet(out["items"])
+    out = {name: tmp_path / f"{name}.parquet" for name in ("train", "val", "test", "catalogue")}
+    write_split(new_only, out["train"], out["val"], out["test"], tmp_path / "stats.csv", catalogue=out["catalogue"])
+    items = pl.read_parquet(out["catalogue"])
     assert items.schema == {"track_id": pl.String, "cold": pl.Boolean, "candidate": pl.Boolean}
-    assert items.equals(new_only.items)
+    assert items.equals(new_only.catalogue)
 
 
 @pytest.mark.parametrize(

@@ -30,7 +30,7 @@ returns the three parts and the filters it applied (see `PartAssignment`), so re
 aggregation, output and stats stay shared. `cold_items` (audiorec.data.split_cold) holds a
 seeded share of tracks out of train and asks val/test for them only.
 
-Besides the parts, every split lists its catalogue (`items.parquet`): the tracks the
+Besides the parts, every split lists its catalogue (`catalogue.parquet`): the tracks the
 recommenders rank, which are cold (held out of train) and which val/test lists may contain.
 """
 
@@ -75,7 +75,7 @@ STATS_SCHEMA = {
     "items": pl.Int64,
 }
 History = Literal["all", "train_window"]
-ITEMS_SCHEMA = {"track_id": pl.String, "cold": pl.Boolean, "candidate": pl.Boolean}
+CATALOGUE_SCHEMA = {"track_id": pl.String, "cold": pl.Boolean, "candidate": pl.Boolean}
 # The paper's protocol and the name it had before `cold_items` joined it.
 WARM_PROTOCOLS = ("warm", "temporal")
 
@@ -565,11 +565,11 @@ class SplitResult:
     val: pl.DataFrame
     test: pl.DataFrame
     stats: pl.DataFrame
-    items: pl.DataFrame | None = None  # the catalogue (ITEMS_SCHEMA), sorted by track_id
+    catalogue: pl.DataFrame | None = None  # CATALOGUE_SCHEMA, sorted by track_id
 
 
 def _catalogue(parts: PartAssignment, windows: WindowAggregates) -> pl.DataFrame:
-    """items.parquet: every track of train, then the cold ones, flagged (sorted by id)."""
+    """catalogue.parquet: every track of train, then the cold ones, flagged (sorted by id)."""
     warm = parts.train.select(_track_of(pl.col("key")).unique().alias("track"))["track"]
     cold = parts.cold_tracks if parts.cold_tracks is not None else pl.Series("track", [], dtype=pl.UInt32)
     frame = pl.DataFrame(
@@ -740,7 +740,7 @@ def split_log(
         val=_to_rows(parts.val, windows),
         test=_to_rows(parts.test, windows),
         stats=_stats(windows, parts),
-        items=_catalogue(parts, windows),
+        catalogue=_catalogue(parts, windows),
     )
     log.info("split done in %.1f s:\n%s", time.perf_counter() - t0, result.stats)
     return result
@@ -800,16 +800,16 @@ def write_split(
     val: str | os.PathLike[str],
     test: str | os.PathLike[str],
     stats: str | os.PathLike[str],
-    items: str | os.PathLike[str] | None = None,
+    catalogue: str | os.PathLike[str] | None = None,
 ) -> None:
     """Write the parts (Parquet), stats (CSV) and, if asked, the catalogue, each atomically."""
     for frame, path in ((result.train, train), (result.val, val), (result.test, test)):
         write_parquet(frame, Path(path))
     write_csv(result.stats, Path(stats))
-    if items is not None:
-        if result.items is None:
+    if catalogue is not None:
+        if result.catalogue is None:
             raise ValueError("this split result has no catalogue to write (split_log builds it)")
-        write_parquet(result.items, Path(items))
+        write_parquet(result.catalogue, Path(catalogue))
 
 
 # Registers the `cold_items` protocol in PROTOCOLS (it builds on the definitions above).

@@ -16,7 +16,7 @@ protocol holds tracks out of training entirely and asks val/test for them only:
    held-out track the user already knew is not a discovery); drop pairs of warm tracks
    (`warm_tracks`: this protocol asks only for cold ones); drop users without train listens
    (`cold_users`). The users left are split into val/test exactly as in `warm`.
-4. **Catalogue** (`items.parquet`): the train tracks plus *every* cold track, also those
+4. **Catalogue** (`catalogue.parquet`): the train tracks plus *every* cold track, also those
    nobody asked for in val/test, so the candidate pool does not leak which cold tracks
    will be listened to. With `cold_candidates: cold` (default) val/test lists rank the
    cold tracks only (the usual cold-start question: which new tracks suit this user?);
