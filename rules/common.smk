@@ -283,6 +283,15 @@ def split_protocol(dataset):
     return dataset_spec(dataset)["split"]["protocol"]
 
 
+def split_protocol_params(dataset):
+    """What the report says about the split's protocol (the cold-item settings for cold_items)."""
+    spec = dataset_spec(dataset)["split"]
+    if spec["protocol"] != "cold_items":
+        return {"protocol": "warm"}
+    keys = ("protocol", "cold_item_share", "include_new_tracks", "cold_candidates")
+    return {key: spec[key] for key in keys}
+
+
 def split_catalogue(wildcards):
     """The split's catalogue (catalogue.parquet) for runs of a cold-item split: it lists the held-out
     tracks the models must rank. Warm splits rank their train tracks and need no extra input."""

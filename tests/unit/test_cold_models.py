@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -177,3 +178,33 @@ def test_content_knn_finds_cold_tracks_that_pop_and_random_cannot(cold_split, tm
             assert recs.group_by("user_id").agg(pl.col("track_id").sort_by("rank"))["track_id"].unique().len() == 1
     assert hr["knn", "emb"] == 1.0  # 3 of the genre's 4 cold tracks in the list, 2 of them asked
     assert hr["knn", "emb"] > hr["knn", "random"] and hr["knn", "emb"] > hr["pop", "none"]
+
+
+def test_the_report_of_a_cold_split_states_its_question(cold_split, tmp_path):
+    from audiorec.report.aggregate import Catalogue, ReportSettings
+    from audiorec.report.build import ReportOutputs, build_report
+
+    root, _, _ = cold_split
+    files = []
+    for model, backend in (("pop", "none"), ("knn", "emb"), ("knn", "random")):
+        out = tmp_path / "runs" / model / backend / "seed0"
+        out.mkdir(parents=True)
+        run(root, out, model, backend)
+        for name in ("val", "test"):
+            truth = pl.read_parquet(root / f"{name}.parquet")
+            per_user_metrics(pl.read_parquet(out / f"recs_{name}.parquet"), truth, K).write_parquet(out / f"metrics_{name}.parquet")
+            files.append(out / f"metrics_{name}.parquet")
+    stats = tmp_path / "stats.csv"
+    pl.DataFrame({"stage": ["part"] * 3, "name": ["train", "val", "test"], "users": [32, 16, 16]}).write_csv(stats)
+    report = tmp_path / "report"
+    outputs = ReportOutputs(**{name: report / f"{name}.out" for name in ReportOutputs.__dataclass_fields__})
+    protocol = {"protocol": "cold_items", "cold_item_share": 0.1, "include_new_tracks": True, "cold_candidates": "cold"}
+    catalogue = Catalogue(model_types={"pop": "pop", "knn": "knn"}, backend_types={"emb": "mfcc"})
+    build_report(files, stats, outputs, ReportSettings(k=K, n_permutations=200), catalogue, "onion-cold", "music4all-onion", protocol=protocol)
+    text = Path(outputs.table3).read_text()
+    assert text.startswith("# onion-cold: cold-start items")
+    assert "a seeded 10% of the tracks heard in the train window and every track first heard" in text
+    assert "ranks only the cold tracks" in text and "## Cold-start items (Table 3 layout) — test split, K=3" in text
+    assert "(paper)" not in text  # the paper's warm numbers are never set beside cold-start ones
+    metrics = pl.read_csv(outputs.metrics)
+    assert set(metrics["backend"]) == {"none", "emb", "random"}
