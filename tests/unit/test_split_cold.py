@@ -247,3 +247,26 @@ def test_write_split_writes_the_catalogue(tmp_path, new_only):
 def test_bad_cold_settings_name_the_key(config, key):
     with pytest.raises(SplitConfigError, match=rf"datasets\.x\.split: .*{key}"):
         SplitSettings.from_config({"protocol": "cold_items", **config}, where="datasets.x.split")
+
+
+def test_schema_split_keys_and_defaults_are_the_settings():
+    import dataclasses
+
+    import yaml
+
+    schema = yaml.safe_load((Path(__file__).resolve().parents[2] / "schemas/config.schema.yaml").read_text())
+    props = schema["$defs"]["split"]["properties"]
+    fields = {f.name: f.default for f in dataclasses.fields(SplitSettings)}
+    assert set(props) == set(fields)
+    for key in ("protocol", "cold_item_share", "include_new_tracks", "cold_candidates", "val_share", "seed"):
+        assert props[key]["default"] == fields[key], key
+    assert set(props["protocol"]["enum"]) == {"warm", "temporal", "cold_items"}
+
+
+def test_an_empty_cold_split_says_what_to_change(tmp_path):
+    from audiorec.data.split import EmptySplitError
+
+    rows = [("a", "t1", D(2019, 6, 1)), ("b", "t2", D(2019, 6, 1)), ("a", "t2", D(2020, 3, 1))]
+    settings = SplitSettings.from_config({"protocol": "cold_items", "cold_item_share": 0})
+    with pytest.raises(EmptySplitError, match=r"0 user\(s\).*any of the 0 cold.*Raise `cold_item_share`"):
+        split_log(write_log(tmp_path / "log.tsv", rows), settings)

@@ -787,10 +787,15 @@ def _check_not_empty(parts: PartAssignment, windows: WindowAggregates, path: str
     if empty:
         held = pl.concat([parts.val, parts.test]).select(_user_of(pl.col("key")).n_unique()).item()
         window = f"[{s.test_start}, {s.test_end or 'end of log'})"
+        asked = "tracks of the train window"
+        fix = "Move `test_start`/`test_end`, or use a larger log."
+        if parts.cold_tracks is not None:
+            asked = f"any of the {parts.cold_tracks.len()} cold (held-out) tracks"
+            fix = "Raise `cold_item_share`, set `include_new_tracks: true`, move `test_start`/`test_end`, or use a larger log."
         raise EmptySplitError(
             f"{path}: the {' and '.join(empty)} part is empty: {held} user(s) of the train window have "
-            f"tracks of the train window new to them in the test period {window} (val_share {s.val_share} "
-            f"of them form val, the rest test); {span}. Move `test_start`/`test_end`, or use a larger log."
+            f"{asked} new to them in the test period {window} (val_share {s.val_share} "
+            f"of them form val, the rest test); {span}. {fix}"
         )
 
 
