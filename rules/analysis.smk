@@ -47,18 +47,21 @@ rule layer_sweep_report:
             "results/{dataset}/report/layer_sweep.csv",
             caption="../report/layer_sweep.rst",
             category="Layer sweep",
+            subcategory="{dataset}",
             labels={"table": "layer_sweep.csv"},
         ),
         md=report(
             "results/{dataset}/report/layer_sweep.md",
             caption="../report/layer_sweep.rst",
             category="Layer sweep",
+            subcategory="{dataset}",
             labels={"table": "layer_sweep.md"},
         ),
         figure=report(
             "results/{dataset}/report/figures/layer_sweep.png",
             caption="../report/layer_sweep.rst",
             category="Layer sweep",
+            subcategory="{dataset}",
             labels={"figure": "metric vs layer"},
         ),
     params:
