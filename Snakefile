@@ -18,6 +18,7 @@ include: "rules/split.smk"
 include: "rules/embed.smk"
 include: "rules/train.smk"
 include: "rules/report.smk"
+include: "rules/analysis.smk"
 
 
 rule all:

@@ -66,9 +66,38 @@ def _schema_problems():
     return [f"{'.'.join(map(str, e.absolute_path)) or '(top level)'}: {e.message}" for e in kept]
 
 
+def _fill_same_data():
+    """A dataset with `same_data_as` reuses another one's data (docs/beyond.md): it takes that
+    dataset's format and must not name data of its own."""
+    datasets = config.get("datasets") or {}
+    for name, spec in datasets.items():
+        if not isinstance(spec, dict) or spec.get("same_data_as") is None:
+            continue
+        source = spec["same_data_as"]
+        target = datasets.get(source)
+        where = f"config error: datasets.{name}.same_data_as"
+        if source == name or not isinstance(target, dict):
+            known = ", ".join(d for d in datasets if d != name) or "none"
+            raise WorkflowError(f"{where} is {source!r}, which is not another configured dataset (configured: {known}).")
+        if target.get("same_data_as") is not None:
+            raise WorkflowError(
+                f"{where}: {source!r} itself has same_data_as; point it at {target['same_data_as']!r} directly."
+            )
+        clash = [key for key in ("path", "synthetic") if key in spec]
+        if clash:
+            raise WorkflowError(
+                f"{where}: a dataset that reuses {source!r}'s data cannot set {', '.join(clash)}; "
+                f"set it on datasets.{source} instead."
+            )
+        if spec.get("format", target.get("format")) != target.get("format"):
+            raise WorkflowError(f"{where}: its format {spec['format']!r} differs from {source!r}'s; remove it.")
+        spec["format"] = target.get("format")
+
+
 _fill_types("backends")
 _fill_types("models")
 _split_dates_as_text()
+_fill_same_data()
 try:
     validate(config, "../schemas/config.schema.yaml")
 except WorkflowError:
@@ -116,12 +145,15 @@ def dataset_spec(dataset):
 
 
 def dataset_dir(dataset):
-    """Where the raw dataset lives: `path` if set, else resources/datasets/{name}."""
+    """Where the raw dataset lives: `path` if set, else resources/datasets/{name}
+    (those of the `same_data_as` dataset for one that reuses another's data)."""
+    dataset = data_source(dataset)
     return dataset_spec(dataset).get("path") or f"resources/datasets/{dataset}"
 
 
 def synthetic_datasets():
-    return [d for d in DATASETS if dataset_spec(d)["format"] == "synthetic"]
+    """Datasets the workflow generates (not those that reuse another's data)."""
+    return [d for d in DATASETS if dataset_spec(d)["format"] == "synthetic" and data_source(d) == d]
 
 
 def listening_log(dataset):
@@ -194,7 +226,7 @@ def embeddings_for(wildcards):
     """The embedding file a run reads; none for `none`/`random`."""
     if wildcards.backend in RESERVED_BACKENDS:
         return []
-    return f"results/{wildcards.dataset}/embeddings/{wildcards.backend}.h5"
+    return f"results/{data_source(wildcards.dataset)}/embeddings/{wildcards.backend}.h5"
 
 
 # --- embeddings (extraction engine; scripts/embed_*.py, src/audiorec/extraction/) ---
@@ -302,7 +334,104 @@ def all_targets():
             f"results/{dataset}/split/stats.csv",
             f"results/{dataset}/report/metrics.csv",
         ]
+        targets += layer_sweep_targets(dataset)
     return targets
+
+
+# --- beyond the paper (docs/beyond.md): shared data, cold-item splits, layer sweep ---
+
+
+def data_source(dataset):
+    """The dataset whose raw data, track index and embeddings `dataset` uses: itself, or the
+    one its `same_data_as` names (so a second protocol on the same data extracts nothing)."""
+    return dataset_spec(dataset).get("same_data_as") or dataset
+
+
+def split_protocol(dataset):
+    return dataset_spec(dataset)["split"]["protocol"]
+
+
+def split_protocol_params(dataset):
+    """What the report says about the split's protocol (the cold-item settings for cold_items)."""
+    spec = dataset_spec(dataset)["split"]
+    if spec["protocol"] != "cold_items":
+        return {"protocol": "warm"}
+    keys = ("protocol", "cold_item_share", "include_new_tracks", "cold_candidates")
+    return {key: spec[key] for key in keys}
+
+
+def split_catalogue(wildcards):
+    """The split's catalogue (catalogue.parquet) for runs of a cold-item split: it lists the held-out
+    tracks the models must rank. Warm splits rank their train tracks and need no extra input."""
+    if split_protocol(wildcards.dataset) == "cold_items":
+        return f"results/{wildcards.dataset}/split/catalogue.parquet"
+    return []
+
+
+# Backend types whose cache holds several layers (`/layers`); jukebox when `layers` lists
+# several. tests/unit/test_layer_sweep.py keeps this in step with the backend classes.
+LAYERED_BACKEND_TYPES = ("musicnn", "mert", "music2vec", "musicfm", "encodecmae")
+SWEEP_MODEL_TYPES = ("knn", "shallow", "bert4rec")
+
+
+def backend_has_layers(backend):
+    spec = backend_spec(backend)
+    if spec["type"] == "jukebox":
+        return len(spec.get("layers") or []) > 1
+    return spec["type"] in LAYERED_BACKEND_TYPES
+
+
+def _check_layer_sweep():
+    sweep = config["layer_sweep"]
+    for model in sweep["models"]:
+        if model not in MODELS:
+            _config_error(
+                f"layer_sweep.models lists '{model}', which is not a configured model "
+                f"(configured: {', '.join(MODELS)})."
+            )
+        if model_type(model) not in SWEEP_MODEL_TYPES:
+            _config_error(
+                f"layer_sweep.models lists '{model}' of type {model_type(model)}; only models of type "
+                f"{', '.join(SWEEP_MODEL_TYPES)} use item vectors."
+            )
+    for backend in sweep["backends"] or []:
+        if backend not in BACKENDS:
+            _config_error(
+                f"layer_sweep.backends lists '{backend}', which is not a configured backend "
+                f"(configured: {', '.join(BACKENDS) or 'none'})."
+            )
+
+
+_check_layer_sweep()
+
+
+def sweep_backends(model):
+    """Backends a swept model is evaluated on layer by layer."""
+    chosen = config["layer_sweep"]["backends"]
+    own = [b for b in model_backends(model) if b in BACKENDS]
+    if chosen is not None:
+        return [b for b in own if b in chosen]
+    return [b for b in own if backend_has_layers(b)]
+
+
+def sweep_seeds(model):
+    """KNN has no randomness: one seed says it all. Trained models sweep every seed."""
+    return SEEDS[:1] if model_type(model) == "knn" else SEEDS
+
+
+def layer_sweep_files(dataset):
+    return [
+        f"results/{dataset}/layer_sweep/{model}/{backend}/seed{seed}/metrics.parquet"
+        for model in config["layer_sweep"]["models"]
+        for backend in sweep_backends(model)
+        for seed in sweep_seeds(model)
+    ]
+
+
+def layer_sweep_targets(dataset):
+    if not layer_sweep_files(dataset):
+        return []
+    return [f"results/{dataset}/report/layer_sweep.md"]
 
 
 # --- report ---

@@ -83,6 +83,8 @@ rule report:
         report=config["report"],
         k=config["evaluation"]["k"],
         dataset_format=lambda wc: dataset_spec(wc.dataset)["format"],
+        # cold_items datasets are reported as a cold-start section (docs/beyond.md)
+        protocol=lambda wc: split_protocol_params(wc.dataset),
         model_types={m: model_type(m) for m in MODELS},
         backend_types={b: backend_spec(b)["type"] for b in BACKENDS},
     log:

@@ -11,6 +11,8 @@ rule split:
         val="results/{dataset}/split/val.parquet",
         test="results/{dataset}/split/test.parquet",
         stats="results/{dataset}/split/stats.csv",
+        # the catalogue: train tracks and held-out (cold) tracks, which val/test may rank (docs/beyond.md)
+        catalogue="results/{dataset}/split/catalogue.parquet",
     params:
         settings=lambda wc: dataset_spec(wc.dataset)["split"],
     log:

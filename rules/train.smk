@@ -15,6 +15,7 @@ rule train:
         val="results/{dataset}/split/val.parquet",
         test="results/{dataset}/split/test.parquet",
         embeddings=embeddings_for,
+        catalogue=split_catalogue,  # cold-item splits only: the held-out tracks to rank (docs/beyond.md)
     output:
         recs_val="results/{dataset}/runs/{model}/{backend}/seed{seed}/recs_val.parquet",
         recs_test="results/{dataset}/runs/{model}/{backend}/seed{seed}/recs_test.parquet",

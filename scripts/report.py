@@ -23,4 +23,5 @@ build_report(
     catalogue=Catalogue(model_types=dict(smk.params.model_types), backend_types=dict(smk.params.backend_types)),
     dataset=smk.wildcards.dataset,
     dataset_format=smk.params.dataset_format,
+    protocol=dict(smk.params.protocol),
 )

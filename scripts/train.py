@@ -23,6 +23,7 @@ train_run(
         val=sm.input.val,
         test=sm.input.test,
         embeddings=sm.input.embeddings or None,
+        catalogue=sm.input.get("catalogue") or None,
         recs_val=sm.output.recs_val,
         recs_test=sm.output.recs_test,
         history=sm.output.history,

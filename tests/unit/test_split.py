@@ -468,7 +468,7 @@ def test_settings_defaults_are_the_paper():
         0.5,
         "all",
     )
-    assert s.drop_before == datetime(2000, 1, 1) and s.malformed_rows == "error" and s.protocol == "temporal"
+    assert s.drop_before == datetime(2000, 1, 1) and s.malformed_rows == "error" and s.protocol == "warm"
 
 
 def test_settings_accept_yaml_dates_and_reject_bad_values():
@@ -480,7 +480,7 @@ def test_settings_accept_yaml_dates_and_reject_bad_values():
         ({"val_share": 1.0}, "val_share"),
         ({"train_months": 0}, "train_months"),
         ({"history": "some"}, "history"),
-        ({"protocol": "cold_items"}, "protocol"),
+        ({"protocol": "cold_start"}, "protocol"),
         ({"malformed_rows": "ignore"}, "malformed_rows"),
         ({"drop_before": "2019-06-01"}, "drop_before"),
         ({"tets_start": "2020-02-20"}, "unknown split setting"),

@@ -1,6 +1,6 @@
 """The temporal train/validation/test split of a listening log (Tamm & Aljanaki 2024, §2.3).
 
-Protocol (`protocol: temporal`, the paper's):
+Protocol (`protocol: warm`, the paper's; `temporal` is accepted as its older name):
 
 * train: every listen in the `train_months` calendar months before `test_start`,
   i.e. in [train_start, test_start);
@@ -27,7 +27,11 @@ window (8 bytes per pair). Everything after the read works on those aggregates.
 
 A second protocol plugs in at `PROTOCOLS`: it receives the same window aggregates and
 returns the three parts and the filters it applied (see `PartAssignment`), so reading,
-aggregation, output and stats stay shared.
+aggregation, output and stats stay shared. `cold_items` (audiorec.data.split_cold) holds a
+seeded share of tracks out of train and asks val/test for them only.
+
+Besides the parts, every split lists its catalogue (`catalogue.parquet`): the tracks the
+recommenders rank, which are cold (held out of train) and which val/test lists may contain.
 """
 
 from __future__ import annotations
@@ -71,6 +75,9 @@ STATS_SCHEMA = {
     "items": pl.Int64,
 }
 History = Literal["all", "train_window"]
+CATALOGUE_SCHEMA = {"track_id": pl.String, "cold": pl.Boolean, "candidate": pl.Boolean}
+# The paper's protocol and the name it had before `cold_items` joined it.
+WARM_PROTOCOLS = ("warm", "temporal")
 
 
 class SplitConfigError(ValueError):
@@ -112,7 +119,7 @@ def months_before(instant: datetime, months: int) -> datetime:
 class SplitSettings:
     """One dataset's `split:` settings (schemas/config.schema.yaml `$defs/split` documents each)."""
 
-    protocol: str = "temporal"
+    protocol: str = "warm"
     test_start: datetime = datetime(2020, 2, 20)
     train_months: int = 12
     test_end: datetime | None = None
@@ -122,6 +129,10 @@ class SplitSettings:
     drop_before: datetime = datetime(2000, 1, 1)
     malformed_rows: Literal["error", "skip"] = "error"
     timestamp_format: str = DEFAULT_TIMESTAMP_FORMAT
+    # protocol cold_items only (audiorec.data.split_cold, docs/beyond.md)
+    cold_item_share: float = 0.1
+    include_new_tracks: bool = True
+    cold_candidates: Literal["cold", "all"] = "cold"
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any] | None, where: str = "split") -> SplitSettings:
@@ -167,6 +178,25 @@ class SplitSettings:
         if self.test_end is not None and self.test_end <= self.test_start:
             raise SplitConfigError(
                 f"split setting `test_end` ({self.test_end}) must be after `test_start` ({self.test_start})."
+            )
+        if not isinstance(self.cold_item_share, (int, float)) or isinstance(self.cold_item_share, bool) or not (
+            0 <= self.cold_item_share < 1
+        ):
+            raise SplitConfigError(
+                f"split setting `cold_item_share` must lie in [0, 1), not {self.cold_item_share!r}."
+            )
+        if not isinstance(self.include_new_tracks, bool):
+            raise SplitConfigError(
+                f"split setting `include_new_tracks` must be true or false, not {self.include_new_tracks!r}."
+            )
+        if self.cold_candidates not in ("cold", "all"):
+            raise SplitConfigError(
+                f"split setting `cold_candidates` must be 'cold' or 'all', not {self.cold_candidates!r}."
+            )
+        if self.protocol == "cold_items" and self.cold_item_share == 0 and not self.include_new_tracks:
+            raise SplitConfigError(
+                "split setting `protocol: cold_items` with `cold_item_share: 0` and `include_new_tracks: false` "
+                "holds no track out; raise `cold_item_share` or set `include_new_tracks: true`."
             )
         if self.drop_before > self.train_start:
             raise SplitConfigError(
@@ -443,6 +473,10 @@ class PartAssignment:
     val: pl.DataFrame
     test: pl.DataFrame
     removed: list[Removal]
+    # Track codes held out of train (cold items); None for protocols without them.
+    cold_tracks: pl.Series | None = None
+    # Whether val/test lists may contain warm (train) tracks too, or only the cold ones.
+    warm_candidates: bool = True
 
 
 def _user_of(key: pl.Expr) -> pl.Expr:
@@ -512,9 +546,12 @@ def temporal_protocol(windows: WindowAggregates) -> PartAssignment:
     )
 
 
-# A protocol turns the window aggregates into parts. `cold_items` (a seeded share of
-# tracks held out of train and asked for in val/test) is meant to be added here.
-PROTOCOLS: dict[str, Callable[[WindowAggregates], PartAssignment]] = {"temporal": temporal_protocol}
+# A protocol turns the window aggregates into parts. `cold_items` registers itself here
+# (audiorec.data.split_cold, imported at the end of this module).
+PROTOCOLS: dict[str, Callable[[WindowAggregates], PartAssignment]] = {
+    "warm": temporal_protocol,
+    "temporal": temporal_protocol,
+}
 
 
 # --- the split: parts as strings, stats, writing ---
@@ -528,6 +565,23 @@ class SplitResult:
     val: pl.DataFrame
     test: pl.DataFrame
     stats: pl.DataFrame
+    catalogue: pl.DataFrame | None = None  # CATALOGUE_SCHEMA, sorted by track_id
+
+
+def _catalogue(parts: PartAssignment, windows: WindowAggregates) -> pl.DataFrame:
+    """catalogue.parquet: every track of train, then the cold ones, flagged (sorted by id)."""
+    warm = parts.train.select(_track_of(pl.col("key")).unique().alias("track"))["track"]
+    cold = parts.cold_tracks if parts.cold_tracks is not None else pl.Series("track", [], dtype=pl.UInt32)
+    frame = pl.DataFrame(
+        {
+            "track_id": pl.concat([windows.tracks.decode(warm), windows.tracks.decode(cold)]),
+            "cold": [False] * warm.len() + [True] * cold.len(),
+        },
+        schema={"track_id": pl.String, "cold": pl.Boolean},
+    )
+    if frame["track_id"].is_duplicated().any():
+        raise AssertionError("a protocol listed a track both in train and among the cold tracks")
+    return frame.with_columns(candidate=pl.col("cold") | parts.warm_candidates).sort("track_id")
 
 
 def _to_rows(pairs: pl.DataFrame, windows: WindowAggregates) -> pl.DataFrame:
@@ -569,7 +623,7 @@ def _stats(windows: WindowAggregates, parts: PartAssignment) -> pl.DataFrame:
     def add(
         stage: str,
         name: str,
-        listens: int,
+        listens: int | None,
         interactions: int | None = None,
         users: int | None = None,
         items: int | None = None,
@@ -624,6 +678,13 @@ def _stats(windows: WindowAggregates, parts: PartAssignment) -> pl.DataFrame:
             before = after
     for part in PARTS:
         add("part", part, **_totals(getattr(parts, part)))
+    if parts.cold_tracks is not None:
+        # the catalogue of a cold-item split: how many tracks are held out, and how many asked for
+        asked = pl.concat([parts.val, parts.test]).select(_track_of(pl.col("key")).n_unique()).item()
+        warm = parts.train.select(_track_of(pl.col("key")).n_unique()).item()
+        add("catalogue", "warm_tracks", None, None, None, warm)
+        add("catalogue", "cold_tracks", None, None, None, parts.cold_tracks.len())
+        add("catalogue", "cold_tracks_asked", None, None, None, asked)
     return pl.DataFrame(rows, schema=STATS_SCHEMA)
 
 
@@ -679,6 +740,7 @@ def split_log(
         val=_to_rows(parts.val, windows),
         test=_to_rows(parts.test, windows),
         stats=_stats(windows, parts),
+        catalogue=_catalogue(parts, windows),
     )
     log.info("split done in %.1f s:\n%s", time.perf_counter() - t0, result.stats)
     return result
@@ -725,10 +787,15 @@ def _check_not_empty(parts: PartAssignment, windows: WindowAggregates, path: str
     if empty:
         held = pl.concat([parts.val, parts.test]).select(_user_of(pl.col("key")).n_unique()).item()
         window = f"[{s.test_start}, {s.test_end or 'end of log'})"
+        asked = "tracks of the train window"
+        fix = "Move `test_start`/`test_end`, or use a larger log."
+        if parts.cold_tracks is not None:
+            asked = f"any of the {parts.cold_tracks.len()} cold (held-out) tracks"
+            fix = "Raise `cold_item_share`, set `include_new_tracks: true`, move `test_start`/`test_end`, or use a larger log."
         raise EmptySplitError(
             f"{path}: the {' and '.join(empty)} part is empty: {held} user(s) of the train window have "
-            f"tracks of the train window new to them in the test period {window} (val_share {s.val_share} "
-            f"of them form val, the rest test); {span}. Move `test_start`/`test_end`, or use a larger log."
+            f"{asked} new to them in the test period {window} (val_share {s.val_share} "
+            f"of them form val, the rest test); {span}. {fix}"
         )
 
 
@@ -738,8 +805,17 @@ def write_split(
     val: str | os.PathLike[str],
     test: str | os.PathLike[str],
     stats: str | os.PathLike[str],
+    catalogue: str | os.PathLike[str] | None = None,
 ) -> None:
-    """Write the parts (Parquet) and stats (CSV), each atomically."""
+    """Write the parts (Parquet), stats (CSV) and, if asked, the catalogue, each atomically."""
     for frame, path in ((result.train, train), (result.val, val), (result.test, test)):
         write_parquet(frame, Path(path))
     write_csv(result.stats, Path(stats))
+    if catalogue is not None:
+        if result.catalogue is None:
+            raise ValueError("this split result has no catalogue to write (split_log builds it)")
+        write_parquet(result.catalogue, Path(catalogue))
+
+
+# Registers the `cold_items` protocol in PROTOCOLS (it builds on the definitions above).
+from audiorec.data import split_cold  # noqa: E402, F401

@@ -10,6 +10,8 @@ Guarantees the tests hold this module to:
 - ties are broken by the lower item index (track ids are sorted, so by track id), which
   makes the lists independent of chunk size, thread count and torch.topk's internals;
 - users with fewer than K candidates get shorter lists, never filler;
+- with `candidates` (a cold-item split's pool), only those items are ranked; indices
+  stay catalogue indices, and ties still go to the lower (catalogue) index;
 - a non-finite score is an error, not a silently wrong ranking.
 """
 
@@ -78,11 +80,13 @@ def top_k(
     cosine: bool = False,
     max_chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     users_per_chunk: int | None = None,
+    candidates: np.ndarray | Sequence[int] | None = None,
 ) -> TopK:
     """Rank every item for each of `users`; drop their seen items; keep the best `k`.
 
     user_factors: either a [n_users, D] matrix indexed by user index, or a callable giving
     the vectors of a chunk of user indices (models whose user vector is a forward pass).
+    candidates: sorted item indices that may be recommended (None: every item).
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
@@ -95,6 +99,11 @@ def top_k(
     if cosine:
         items = F.normalize(items, dim=1)
     bias = None if item_bias is None else item_bias.detach().to(device=device, dtype=torch.float32)
+    pool, local = _candidate_pool(candidates, items.shape[0])
+    if pool is not None:
+        index = torch.as_tensor(pool, device=device)
+        items = items[index]
+        bias = None if bias is None else bias[index]
     n_items = items.shape[0]
     kk = min(k, n_items)
     step = users_per_chunk or chunk_size(n_items, max_chunk_bytes)
@@ -115,12 +124,31 @@ def top_k(
         if bias is not None:
             scores += bias
         rows, cols = seen.rows(chunk)
+        if local is not None:  # seen items outside the pool need no mask; the rest move to pool indices
+            inside = local[cols] >= 0
+            rows, cols = rows[inside], local[cols[inside]]
         scores[torch.as_tensor(rows, device=device), torch.as_tensor(cols, device=device)] = -torch.inf
         idx, val = _top_k_chunk(scores, kk)
         out_items[start : start + len(chunk)] = idx.cpu().numpy()
         out_scores[start : start + len(chunk)] = val.cpu().numpy()
     out_items[~np.isfinite(out_scores)] = -1
+    if pool is not None:
+        out_items = np.where(out_items >= 0, pool[np.maximum(out_items, 0)], -1)
     return TopK(users=users, items=out_items, scores=out_scores)
+
+
+def _candidate_pool(
+    candidates: np.ndarray | Sequence[int] | None, n_items: int
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(pool, local): the candidate item indices, and each catalogue item's index in the pool (-1 outside)."""
+    if candidates is None:
+        return None, None
+    pool = np.asarray(candidates, dtype=np.int64)
+    if pool.ndim != 1 or len(pool) == 0 or (np.diff(pool) <= 0).any() or pool[0] < 0 or pool[-1] >= n_items:
+        raise ValueError(f"candidates must be sorted, distinct item indices in [0, {n_items}), at least one")
+    local = np.full(n_items, -1, dtype=np.int64)
+    local[pool] = np.arange(len(pool))
+    return pool, local
 
 
 def _top_k_chunk(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -4,7 +4,10 @@ Users and tracks get dense indices in sorted id order, so that index order is id
 (ranking breaks ties by the lower index, i.e. by track id) and the same split always gives
 the same indices. The catalogue is every track of the three parts: under the paper's
 protocol val/test tracks are all in train, and under a cold-item protocol the extra tracks
-are still rankable by content models.
+are still rankable by content models. A cold-item split also ships its catalogue
+(`catalogue.parquet`, docs/beyond.md): then the catalogue is that file's tracks, including
+held-out tracks nobody asked for (so the candidate pool reveals nothing about val/test),
+and `candidates` limits val/test ranking to the tracks it marks.
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ class SplitData:
     train: Seen
     train_plays: np.ndarray
     parts: dict[str, EvalPart]
+    # Item indices val/test lists may contain (sorted); None: every item.
+    candidates: np.ndarray | None = None
 
     @property
     def n_users(self) -> int:
@@ -103,15 +108,38 @@ def _csr(user_idx: np.ndarray, item_idx: np.ndarray, n_users: int) -> Seen:
 
 
 def load_split(
-    train: str | os.PathLike[str], val: str | os.PathLike[str], test: str | os.PathLike[str]
+    train: str | os.PathLike[str],
+    val: str | os.PathLike[str],
+    test: str | os.PathLike[str],
+    catalogue: str | os.PathLike[str] | None = None,
 ) -> SplitData:
-    """Read the three split parts (ARCHITECTURE §3) into index arrays, checking the contract."""
+    """Read the three split parts (ARCHITECTURE §3) into index arrays, checking the contract;
+    `catalogue` (a cold-item split's catalogue.parquet) fixes the items and the candidates."""
     frames = {"train": read_part(train), "val": read_part(val), "test": read_part(test)}
-    return split_from_frames(frames, {"train": str(train), "val": str(val), "test": str(test)})
+    sources = {"train": str(train), "val": str(val), "test": str(test)}
+    if catalogue is None:
+        return split_from_frames(frames, sources)
+    return split_from_frames(frames, sources, read_part(catalogue), str(catalogue))
 
 
-def split_from_frames(frames: dict[str, pl.DataFrame], sources: dict[str, str] | None = None) -> SplitData:
-    """Index arrays from in-memory parts (`train`, `val`, `test`); `sources` name them in errors."""
+def check_catalogue(catalogue: pl.DataFrame, path: str) -> pl.DataFrame:
+    missing = [c for c in ("track_id", "candidate") if c not in catalogue.columns]
+    if missing:
+        raise ValueError(f"{path} lacks column(s) {missing}; re-run the `split` rule")
+    if catalogue["track_id"].is_duplicated().any() or catalogue["track_id"].null_count():
+        raise ValueError(f"{path} lists a track twice or an empty track id; re-run the `split` rule")
+    return catalogue
+
+
+def split_from_frames(
+    frames: dict[str, pl.DataFrame],
+    sources: dict[str, str] | None = None,
+    catalogue: pl.DataFrame | None = None,
+    catalogue_source: str = "<catalogue>",
+) -> SplitData:
+    """Index arrays from in-memory parts (`train`, `val`, `test`); `sources` name them in errors.
+
+    `catalogue` (track_id, candidate): every item to index, and which val/test may rank."""
     sources = sources or {name: f"<{name} part>" for name in frames}
     frames = {name: check_part(df, sources[name]) for name, df in frames.items()}
     train, val, test = sources["train"], sources["val"], sources["test"]
@@ -121,6 +149,19 @@ def split_from_frames(frames: dict[str, pl.DataFrame], sources: dict[str, str] |
     track_ids = (
         pl.concat([f.select("track_id") for f in frames.values()]).get_column("track_id").unique().sort().to_list()
     )
+    candidates = None
+    if catalogue is not None:
+        catalogue = check_catalogue(catalogue, catalogue_source).sort("track_id")
+        outside = sorted(set(track_ids) - set(catalogue["track_id"].to_list()))
+        if outside:
+            raise ValueError(
+                f"{catalogue_source} lacks {len(outside)} track(s) of the split parts (e.g. {outside[:3]}); "
+                "it is stale. Re-run the `split` rule."
+            )
+        track_ids = catalogue["track_id"].to_list()
+        flags = catalogue["candidate"].to_numpy()
+        if not flags.all():
+            candidates = np.flatnonzero(flags).astype(np.int64)
     users = pl.DataFrame({"user_id": user_ids, "u": np.arange(len(user_ids), dtype=np.int64)})
     tracks = pl.DataFrame({"track_id": track_ids, "i": np.arange(len(track_ids), dtype=np.int64)})
 
@@ -142,10 +183,19 @@ def split_from_frames(frames: dict[str, pl.DataFrame], sources: dict[str, str] |
         df = indexed(name, path)
         u = df.get_column("u").to_numpy()
         parts[name] = EvalPart(name=name, users=np.unique(u), relevant=_csr(u, df.get_column("i").to_numpy(), len(user_ids)))
+    if candidates is not None:
+        for name, part in parts.items():
+            asked = np.unique(part.relevant.indices)
+            if not np.isin(asked, candidates).all():
+                raise ValueError(
+                    f"{sources[name]} asks for tracks that {catalogue_source} does not mark as candidates; "
+                    "the split files are from different runs. Re-run the `split` rule."
+                )
     return SplitData(
         user_ids=user_ids,
         track_ids=track_ids,
         train=train_csr,
         train_plays=tr.get_column("plays").to_numpy(),
         parts=parts,
+        candidates=candidates,
     )

@@ -53,6 +53,7 @@ class RunPaths:
     history: str
     weights: str
     info: str
+    catalogue: str | None = None  # a cold-item split's catalogue.parquet (docs/beyond.md)
 
     @property
     def checkpoint(self) -> Path:
@@ -139,6 +140,8 @@ def fingerprint(spec: dict[str, Any], backend: str, seed: int, k: int, data: Spl
         h.update(np.ascontiguousarray(arr).tobytes())
     if vectors is not None:
         h.update(np.ascontiguousarray(vectors.vectors).tobytes())
+    if data.candidates is not None:
+        h.update(b"candidates" + np.ascontiguousarray(data.candidates).tobytes())
     return h.hexdigest()
 
 
@@ -147,7 +150,7 @@ def train_run(spec: dict[str, Any], backend: str, seed: int, k: int, paths: RunP
     started = time.perf_counter()
     spec = {key: value for key, value in spec.items() if key not in RUN_SELECTION_KEYS}
     kind = spec["type"]
-    data = load_split(paths.train, paths.val, paths.test)
+    data = load_split(paths.train, paths.val, paths.test, paths.catalogue)
     log.info(
         "%s/%s seed %d: %d users, %d tracks, %d train rows, %d val users, %d test users",
         kind, backend, seed, data.n_users, data.n_items, data.n_train,
@@ -168,6 +171,8 @@ def train_run(spec: dict[str, Any], backend: str, seed: int, k: int, paths: RunP
         "n_items_without_embedding": n_missing,
         "missing_embedding_fallback": "mean vector of the tracks that have one",
         "vector_dim": None if vectors is None else int(vectors.vectors.shape[1]),
+        # val/test rank only these (a cold-item split's held-out tracks; docs/beyond.md)
+        "n_candidates": data.n_items if data.candidates is None else len(data.candidates),
     }
     if isinstance(model, NeuralRecommender):
         device = pick_device(spec.get("device", "auto"))
@@ -190,7 +195,7 @@ def train_run(spec: dict[str, Any], backend: str, seed: int, k: int, paths: RunP
         factors = model.factors()
         for name, out in (("val", paths.recs_val), ("test", paths.recs_test)):
             part = data.parts[name]
-            top = factors.rank(part.users, data.train, k)
+            top = factors.rank(part.users, data.train, k, candidates=data.candidates)
             recs = recommendations_frame(top, data.user_ids, data.track_ids)
             write_parquet(recs, out)
             info[f"n_{name}_users"] = len(part.users)

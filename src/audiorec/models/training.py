@@ -67,7 +67,7 @@ def evaluate_part(model: Recommender, data: SplitData, part: EvalPart, k: int) -
     """Mean metrics@k of the model on one part, ranked like the final recommendations."""
     if len(part.users) == 0:
         raise ValueError(f"the {part.name} part has no users; early stopping needs validation users")
-    top = model.factors().rank(part.users, data.train, k)
+    top = model.factors().rank(part.users, data.train, k, candidates=data.candidates)
     hits = hit_matrix(top, part.relevant)
     metrics = ranking_metrics(hits, torch.from_numpy(part.n_relevant), k)
     return {name: float(metrics[name].mean()) for name in METRICS}

@@ -39,11 +39,13 @@ def build_report(
     catalogue: Catalogue,
     dataset: str,
     dataset_format: str,
+    protocol: dict | None = None,
 ) -> None:
     """Aggregate every run's per-user metrics and write every report output.
 
     The paper's numbers are shown beside ours only for Music4All-Onion: elsewhere they
-    measure a different dataset and would invite a meaningless comparison.
+    measure a different dataset and would invite a meaningless comparison, and never for
+    a cold-item split (`protocol`, docs/beyond.md), which asks a different question.
     """
     per_user = load_per_user(run_metrics)
     log.info("read %d per-user rows from %d run files", len(per_user), len(run_metrics))
@@ -52,12 +54,15 @@ def build_report(
     significance = compare(averaged, summary, settings, catalogue)
     log.info("%d metric rows, %d test rows", len(summary), len(significance))
     mir = read_mir_scores(settings.mir_scores)
-    with_reference = dataset_format == "music4all-onion"
+    cold = (protocol or {}).get("protocol") == "cold_items"
+    with_reference = dataset_format == "music4all-onion" and not cold
 
     write_csv(summary, outputs.metrics)
     write_csv(significance, outputs.significance)
     write_text(
-        report_markdown(summary, significance, split_stats, mir, settings, catalogue, dataset, with_reference),
+        report_markdown(
+            summary, significance, split_stats, mir, settings, catalogue, dataset, with_reference, protocol=protocol
+        ),
         outputs.table3,
     )
     for split in ("test", "val"):

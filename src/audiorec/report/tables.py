@@ -239,14 +239,25 @@ def report_markdown(
     catalogue: Catalogue,
     dataset: str,
     with_reference: bool,
+    protocol: dict | None = None,
 ) -> str:
-    """The whole table3.md: Table 3 (test, then validation), Table 2, Table 4."""
+    """The whole table3.md: Table 3 (test, then validation), Table 2, Table 4.
+
+    For a cold-item split (`protocol`, docs/beyond.md) the same tables form a cold-start
+    section: the question and the candidate pool are stated above them."""
     ref3 = with_reference and settings.k == PAPER_K
-    sections = [f"# {dataset}: results\n"]
+    cold = (protocol or {}).get("protocol") == "cold_items"
+    if cold:
+        from audiorec.analysis.cold_start import cold_start_intro
+
+        sections = [f"# {dataset}: cold-start items\n", cold_start_intro(protocol or {}, settings.k) + "\n"]
+    else:
+        sections = [f"# {dataset}: results\n"]
     if with_reference and not ref3:
         sections.append(f"_The paper's numbers are at K={PAPER_K}; this run uses K={settings.k}, so they are not shown._\n")
     for split, title in (("test", "test split"), ("val", "validation split")):
-        sections.append(f"## Table 3 — {title}, K={settings.k}\n")
+        heading = "Cold-start items (Table 3 layout)" if cold else "Table 3"
+        sections.append(f"## {heading} — {title}, K={settings.k}\n")
         sections.append(table3(summary, significance, settings, catalogue, split, ref3 and split == "test") + "\n")
     sections.append("## Table 2 — split\n")
     sections.append(table2(stats_path, with_reference) + "\n")

@@ -1,0 +1,1 @@
+"""Analyses beyond the paper's tables: the layer sweep (docs/beyond.md)."""
