@@ -29,10 +29,10 @@ from .hf_common import (
     autocast,
     check_precision,
     effective_lengths,
+    frame_means,
     load_state_dict,
     load_resolved,
     load_strict,
-    masked_time_mean,
     resolve_hub_or_local,
     spec_bool,
 )
@@ -187,8 +187,7 @@ class EncodecMAEBackend(Backend):
         lengths = effective_lengths(torch.as_tensor(lengths).to(self.device), waves.shape[1], HOP_LENGTH)
         with autocast(self.device, self.precision):
             states, frames = self.model.hidden_states(waves, lengths)
-            mask = torch.arange(states[0].shape[1], device=self.device)[None] < frames[:, None]
-            means = torch.stack([masked_time_mean(s, mask) for s in states], dim=1)
+            means = frame_means(states, frames)
         return LayerMeans(means=means.float().cpu(), frames=frames.cpu())
 
     def attributes(self) -> dict[str, Any]:

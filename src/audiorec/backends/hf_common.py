@@ -249,6 +249,13 @@ def masked_time_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return h.sum(dim=1) / counts[:, None].to(torch.float32)
 
 
+def frame_means(states: list[torch.Tensor] | tuple[torch.Tensor, ...], frames: torch.Tensor) -> torch.Tensor:
+    """[B, L+1, D]: each hidden state's mean over each item's first `frames` frames, so padding
+    added to batch clips of different lengths never enters a track's vector."""
+    mask = torch.arange(states[0].shape[1], device=frames.device)[None] < frames[:, None]
+    return torch.stack([masked_time_mean(s, mask) for s in states], dim=1)
+
+
 def effective_lengths(lengths: torch.Tensor, total: int, min_samples: int) -> torch.Tensor:
     """The samples a model sees as content: the true length, but at least the zero-padded
     minimum the engine pads short clips to (that silence is part of the input), never more
