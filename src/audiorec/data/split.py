@@ -509,41 +509,53 @@ def split_users(user_ids: pl.Series, val_share: float, seed: int) -> tuple[pl.Se
     )
 
 
+class CandidateFilter:
+    """The test-window pairs narrowed filter by filter; every dropped row is kept as a
+    Removal so that stats.csv can say which filter removed what."""
+
+    def __init__(self, candidates: pl.DataFrame, removed: list[Removal]) -> None:
+        self.candidates = candidates
+        self.removed = removed
+
+    def apply(self, name: str, keep: pl.Expr) -> None:
+        flags = self.candidates.select(keep.alias("keep"))["keep"]
+        self.removed.append(Removal(name, "test_window", self.candidates.filter(~flags)))
+        self.candidates = self.candidates.filter(flags)
+
+    def drop_known_pairs(self, heard: pl.Series, history: pl.Series | None) -> None:
+        """Pairs heard before (in the train window's `heard` keys or the earlier `history`):
+        look the (few) test-period pairs up in the (many) earlier ones, so the hash set is
+        built on the small side."""
+        asked = self.candidates.get_column("key").implode()
+        earlier = [heard] + ([history] if history is not None else [])
+        known = pl.concat([keys.filter(keys.is_in(asked)) for keys in earlier])
+        self.apply("known_pairs", ~pl.col("key").is_in(known.implode()))
+
+    def keep_train_users(self, train: pl.DataFrame) -> None:
+        train_users = train.select(_user_of(pl.col("key")).unique())["key"]
+        self.apply("cold_users", _user_of(pl.col("key")).is_in(train_users.implode()))
+
+    def split_users(self, windows: WindowAggregates) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """(val, test): the remaining pairs of a seeded `val_share` of their users, and the rest."""
+        codes = self.candidates.select(_user_of(pl.col("key")).unique())["key"]
+        ids = windows.users.decode(codes)
+        val_users, _ = split_users(ids, windows.settings.val_share, windows.settings.seed)
+        val_codes = codes.filter(ids.is_in(val_users.implode()))
+        in_val = _user_of(pl.col("key")).is_in(val_codes.implode())
+        return self.candidates.filter(in_val), self.candidates.filter(~in_val)
+
+
 def temporal_protocol(windows: WindowAggregates) -> PartAssignment:
     """The paper's protocol: new-to-user pairs of users and tracks known from train."""
-    settings = windows.settings
     train = windows.train
-    candidates = windows.test_window
     removed: list[Removal] = []
-
-    def apply(name: str, keep: pl.Expr) -> None:
-        nonlocal candidates
-        flags = candidates.select(keep.alias("keep"))["keep"]
-        removed.append(Removal(name, "test_window", candidates.filter(~flags)))
-        candidates = candidates.filter(flags)
-
-    # Pairs heard before: look the (few) test-period pairs up in the (many) earlier ones,
-    # so the hash set is built on the small side.
-    asked = candidates.get_column("key").implode()
-    earlier = [train.get_column("key")] + ([windows.history] if windows.history is not None else [])
-    known = pl.concat([keys.filter(keys.is_in(asked)) for keys in earlier])
-    apply("known_pairs", ~pl.col("key").is_in(known.implode()))
-    train_users = train.select(_user_of(pl.col("key")).unique())["key"]
+    pairs = CandidateFilter(windows.test_window, removed)
+    pairs.drop_known_pairs(train.get_column("key"), windows.history)
+    pairs.keep_train_users(train)
     train_tracks = train.select(_track_of(pl.col("key")).unique())["key"]
-    apply("cold_users", _user_of(pl.col("key")).is_in(train_users.implode()))
-    apply("cold_items", _track_of(pl.col("key")).is_in(train_tracks.implode()))
-
-    codes = candidates.select(_user_of(pl.col("key")).unique())["key"]
-    ids = windows.users.decode(codes)
-    val_users, _ = split_users(ids, settings.val_share, settings.seed)
-    val_codes = codes.filter(ids.is_in(val_users.implode()))
-    in_val = _user_of(pl.col("key")).is_in(val_codes.implode())
-    return PartAssignment(
-        train=train,
-        val=candidates.filter(in_val),
-        test=candidates.filter(~in_val),
-        removed=removed,
-    )
+    pairs.apply("cold_items", _track_of(pl.col("key")).is_in(train_tracks.implode()))
+    val, test = pairs.split_users(windows)
+    return PartAssignment(train=train, val=val, test=test, removed=removed)
 
 
 # A protocol turns the window aggregates into parts. `cold_items` registers itself here

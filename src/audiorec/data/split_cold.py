@@ -34,12 +34,11 @@ import polars as pl
 
 from audiorec.data.split import (
     PROTOCOLS,
+    CandidateFilter,
     PartAssignment,
     Removal,
     WindowAggregates,
     _track_of,
-    _user_of,
-    split_users,
 )
 
 # Keeps the held-out tracks independent of the val/test users drawn with the same seed.
@@ -82,32 +81,16 @@ def cold_items_protocol(windows: WindowAggregates) -> PartAssignment:
     removed.append(Removal("held_out_tracks", "train_window", window.filter(in_held)))
     train = window.filter(~in_held)
 
-    candidates = windows.test_window
-
-    def apply(name: str, keep: pl.Expr) -> None:
-        nonlocal candidates
-        flags = candidates.select(keep.alias("keep"))["keep"]
-        removed.append(Removal(name, "test_window", candidates.filter(~flags)))
-        candidates = candidates.filter(flags)
-
     # Known pairs against the whole train window (held-out listens included) and the history.
-    asked = candidates.get_column("key").implode()
-    earlier = [window.get_column("key")] + ([windows.history] if windows.history is not None else [])
-    known = pl.concat([keys.filter(keys.is_in(asked)) for keys in earlier])
-    apply("known_pairs", ~pl.col("key").is_in(known.implode()))
-    apply("warm_tracks", _track_of(pl.col("key")).is_in(cold.implode()))
-    train_users = train.select(_user_of(pl.col("key")).unique())["key"]
-    apply("cold_users", _user_of(pl.col("key")).is_in(train_users.implode()))
-
-    codes = candidates.select(_user_of(pl.col("key")).unique())["key"]
-    ids = windows.users.decode(codes)
-    val_users, _ = split_users(ids, settings.val_share, settings.seed)
-    val_codes = codes.filter(ids.is_in(val_users.implode()))
-    in_val = _user_of(pl.col("key")).is_in(val_codes.implode())
+    pairs = CandidateFilter(windows.test_window, removed)
+    pairs.drop_known_pairs(window.get_column("key"), windows.history)
+    pairs.apply("warm_tracks", _track_of(pl.col("key")).is_in(cold.implode()))
+    pairs.keep_train_users(train)
+    val, test = pairs.split_users(windows)
     return PartAssignment(
         train=train,
-        val=candidates.filter(in_val),
-        test=candidates.filter(~in_val),
+        val=val,
+        test=test,
         removed=removed,
         cold_tracks=cold.alias("track"),
         warm_candidates=settings.cold_candidates == "all",
