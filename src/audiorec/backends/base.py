@@ -167,6 +167,31 @@ class Backend(ABC):
         }
 
 
+class TransformerStack(Backend):
+    """A backend whose cached layers are a transformer's hidden states: entry 0 is the input
+    of the first layer (named `first_layer`), then one entry per layer, all of one width.
+    Subclasses say how many layers and how wide (`layer_sizes`), from the weights' config
+    where it is at hand, so that a checkpoint of another size declares the right layers."""
+
+    #: name of entry 0 (the embedding/front-end output) and prefix of the layer entries
+    first_layer: ClassVar[str] = "embedding"
+    layer_prefix: ClassVar[str] = "layer"
+
+    @abstractmethod
+    def layer_sizes(self) -> tuple[int, int]:
+        """(transformer layers L, hidden width D): L+1 cached entries of width D."""
+
+    @property
+    def layer_names(self) -> list[str]:
+        n, _ = self.layer_sizes()
+        return [self.first_layer] + [f"{self.layer_prefix}{i}" for i in range(1, n + 1)]
+
+    @property
+    def layer_dims(self) -> list[int]:
+        n, d = self.layer_sizes()
+        return [d] * (n + 1)
+
+
 class PrecomputedBackend(Backend):
     """A backend whose vectors come from files of the dataset, not from audio
     (the synthetic `oracle`, MFCC read from `id_mfcc_stats`)."""

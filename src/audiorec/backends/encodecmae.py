@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from .base import Backend, BackendError, LayerMeans, MissingWeightsError
+from .base import BackendError, LayerMeans, MissingWeightsError, TransformerStack
 from .encodecmae_net import HOP_LENGTH, SAMPLE_RATE, TRAINING_ONLY, EncodecMAE, architecture_from_state
 from .hf_common import (
     ResolvedWeights,
@@ -74,8 +74,9 @@ def gin_settings(text: str) -> dict[str, Any]:
     return settings
 
 
-class EncodecMAEBackend(Backend):
+class EncodecMAEBackend(TransformerStack):
     type_name = "encodecmae"
+    first_layer = "input"
     #: the workflow's weights folder (resources/weights/{type}), set by the engine before `load`;
     #: None outside the workflow (then the Hugging Face cache / the default folder)
     weights_dir: Path | None = None
@@ -124,7 +125,7 @@ class EncodecMAEBackend(Backend):
     def min_seconds(self) -> float:
         return HOP_LENGTH / SAMPLE_RATE  # one 75 Hz frame
 
-    def _sizes(self) -> tuple[int, int]:
+    def layer_sizes(self) -> tuple[int, int]:
         if self.model is not None:
             return self.model.num_layers, self.model.model_dim
         if self._sizes_cache is None:  # the shapes of a checkpoint on this machine (never downloads)
@@ -141,16 +142,6 @@ class EncodecMAEBackend(Backend):
                     raise MissingWeightsError(f"{err} (its layers cannot be declared before that)") from None
                 self._sizes_cache = KNOWN[self.weights]
         return self._sizes_cache
-
-    @property
-    def layer_names(self) -> list[str]:
-        n, _ = self._sizes()
-        return ["input"] + [f"layer{i}" for i in range(1, n + 1)]
-
-    @property
-    def layer_dims(self) -> list[int]:
-        n, d = self._sizes()
-        return [d] * (n + 1)
 
     def prefetch(self, cache_dir: Path) -> dict[str, Any]:
         return self._resolve(cache_dir=cache_dir, local_files_only=False).manifest()

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from .base import Backend, BackendError, LayerMeans, MissingWeightsError
+from .base import BackendError, LayerMeans, MissingWeightsError, TransformerStack
 from .hf_common import (
     ResolvedWeights,
     autocast,
@@ -37,8 +37,10 @@ VARIANTS = ("msd", "fma")
 MIN_SAMPLES = 2048
 
 
-class MusicFMBackend(Backend):
+class MusicFMBackend(TransformerStack):
     type_name = "musicfm"
+    first_layer = "conv_subsampling"
+    layer_prefix = "conformer"
     #: the workflow's weights folder (resources/weights/{type}), set by the engine before `load`;
     #: None outside the workflow (then the Hugging Face cache / the default folder)
     weights_dir: Path | None = None
@@ -128,23 +130,13 @@ class MusicFMBackend(Backend):
     def min_seconds(self) -> float:
         return MIN_SAMPLES / SAMPLE_RATE
 
-    def _sizes(self) -> tuple[int, int]:
+    def layer_sizes(self) -> tuple[int, int]:
         if self.model is not None:
             return self.model.num_layers, self.model.config.hidden_size
         arch = self._architecture()
         if arch is None:
             return 12, 1024  # the published checkpoints
         return arch["conformer"]["num_hidden_layers"], arch["encoder_dim"]
-
-    @property
-    def layer_names(self) -> list[str]:
-        n, _ = self._sizes()
-        return ["conv_subsampling"] + [f"conformer{i}" for i in range(1, n + 1)]
-
-    @property
-    def layer_dims(self) -> list[int]:
-        n, d = self._sizes()
-        return [d] * (n + 1)
 
     def prefetch(self, cache_dir: Path) -> dict[str, Any]:
         return self._resolve(cache_dir=cache_dir, local_files_only=False).manifest()

@@ -19,13 +19,14 @@ Both backends load the published config.json + weights into transformers' own mo
 from __future__ import annotations
 
 import logging
+from abc import abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 
-from .base import Backend, BackendError, LayerMeans, MissingWeightsError
+from .base import BackendError, LayerMeans, MissingWeightsError, TransformerStack
 from .hf_common import (
     ResolvedWeights,
     autocast,
@@ -159,7 +160,7 @@ def layer_means(model: torch.nn.Module, waves: torch.Tensor, lengths: torch.Tens
     return means, frames
 
 
-class Wav2VecFamilyBackend(Backend):
+class Wav2VecFamilyBackend(TransformerStack):
     """A published HuBERT/Data2Vec-style checkpoint (config.json + weights + preprocessor_config.json)."""
 
     #: defaults of the type
@@ -216,7 +217,7 @@ class Wav2VecFamilyBackend(Backend):
         pre = resolved.files.get("preprocessor_config.json")
         self._preprocessor = read_json(pre, backend=self.type_name) if pre else {}
 
-    def _arch(self) -> tuple[int, int]:
+    def layer_sizes(self) -> tuple[int, int]:
         config = self._meta()
         if config is not None:
             return int(config["num_hidden_layers"]), int(config["hidden_size"])
@@ -255,16 +256,6 @@ class Wav2VecFamilyBackend(Backend):
         return field
 
     @property
-    def layer_names(self) -> list[str]:
-        n_layers, _ = self._arch()
-        return ["embedding"] + [f"layer{i}" for i in range(1, n_layers + 1)]
-
-    @property
-    def layer_dims(self) -> list[int]:
-        n_layers, dim = self._arch()
-        return [dim] * (n_layers + 1)
-
-    @property
     def do_normalize(self) -> bool:
         """Wav2Vec2FeatureExtractor's default is True; the checkpoint's preprocessor config decides."""
         self._meta()
@@ -282,11 +273,13 @@ class Wav2VecFamilyBackend(Backend):
         )
         return resolved.manifest()
 
-    def build_config(self, config: dict[str, Any]) -> Any:  # pragma: no cover - per subclass
-        raise NotImplementedError
+    @abstractmethod
+    def build_config(self, config: dict[str, Any]) -> Any:
+        """The transformers config object for the checkpoint's config.json."""
 
-    def build_model(self, config: Any) -> torch.nn.Module:  # pragma: no cover - per subclass
-        raise NotImplementedError
+    @abstractmethod
+    def build_model(self, config: Any) -> torch.nn.Module:
+        """The transformers model that the checkpoint's weights load into."""
 
     def load(self, device: Any, precision: str = "fp32") -> None:
         _require_transformers_5()
