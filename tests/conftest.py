@@ -122,3 +122,21 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("datasets") / "tiny"
     generate_dataset(TINY_SYNTHETIC, folder, threads=2)
     return folder
+
+
+@pytest.fixture(scope="session")
+def musicnn_weights_dir() -> Path:
+    """The real musicnn==0.1.0 wheel, downloaded from PyPI once per machine (29 MB) into
+    $AUDIOREC_TEST_CACHE or ~/.cache/audiorec-test and unpacked for both variants."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from audiorec.backends import musicnn_weights
+    from audiorec.backends.base import MissingWeightsError
+
+    root = Path(os.environ.get("AUDIOREC_TEST_CACHE", Path.home() / ".cache" / "audiorec-test")) / "musicnn"
+    try:
+        musicnn_weights.download_wheel(root)
+        for variant in ("MSD_musicnn", "MTT_musicnn"):
+            musicnn_weights.fetch_variant(root, variant)
+    except MissingWeightsError as err:  # pragma: no cover - only without network
+        pytest.skip(f"musicnn wheel unavailable: {err}")
+    return root

@@ -2,14 +2,13 @@
 checkpoint mapping (every tensor), parity with TensorFlow outputs, padding invariance, short
 and loud clips, and the weights cache.
 
-Tests marked by the `musicnn_weights` fixture download the musicnn==0.1.0 wheel from PyPI
+Tests that use the `musicnn_weights_dir` fixture (tests/conftest.py) download the musicnn==0.1.0 wheel from PyPI
 once per machine (29 MB) into $AUDIOREC_TEST_CACHE or ~/.cache/audiorec-test.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import zipfile
 from pathlib import Path
 
@@ -394,19 +393,6 @@ def test_fetch_names_a_variant_missing_from_the_wheel(tmp_path: Path, monkeypatc
 
 
 # --------------------------------------------------------------------------- the real checkpoint
-
-
-@pytest.fixture(scope="session")
-def musicnn_weights_dir() -> Path:
-    """The real wheel, downloaded from PyPI once per machine and unpacked for both variants."""
-    root = Path(os.environ.get("AUDIOREC_TEST_CACHE", Path.home() / ".cache" / "audiorec-test")) / "musicnn"
-    try:
-        musicnn_weights.download_wheel(root)
-        for variant in ("MSD_musicnn", "MTT_musicnn"):
-            musicnn_weights.fetch_variant(root, variant)
-    except MissingWeightsError as err:  # pragma: no cover - only without network
-        pytest.skip(f"musicnn wheel unavailable: {err}")
-    return root
 
 
 @pytest.mark.parametrize("variant", ["MSD_musicnn", "MTT_musicnn"])
