@@ -101,7 +101,8 @@ def _default_pipeline_available() -> str | None:
 def test_default_pipeline_quality(tmp_path):
     """The issue's quality check on the default synthetic dataset, with the default config:
     with KNN every audio backend beats random vectors and `oracle` beats them all; BERT4Rec
-    (its best backend, and `oracle`) beats popularity. Means of per-user test NDCG@50."""
+    (its best backend, and `oracle`) beats popularity. Means of per-user test NDCG@50. Then
+    the report of the whole pipeline, and `snakemake --report`."""
     import yaml
 
     reason = _default_pipeline_available()
@@ -111,7 +112,7 @@ def test_default_pipeline_quality(tmp_path):
     audio = [b for b, spec in config["backends"].items() if (spec or {}).get("type", b) != "oracle"]
     runs = ["pop/none", "knn/random", "knn/oracle", *[f"knn/{b}" for b in audio], "bert4rec/oracle", *[f"bert4rec/{b}" for b in [*audio, "random"]]]
     metric_files = [f"results/synthetic/runs/{run}/seed0/metrics_test.parquet" for run in runs]
-    run_workflow(tmp_path, config, "--cores", "2", *metric_files, timeout=3600)
+    run_workflow(tmp_path, config, "--cores", "2", timeout=3600)  # the default target: everything
     ndcg = {run: pl.read_parquet(tmp_path / path)["ndcg"].mean() for run, path in zip(runs, metric_files, strict=True)}
     for b in audio:
         assert ndcg[f"knn/{b}"] > ndcg["knn/random"], ndcg
@@ -119,3 +120,17 @@ def test_default_pipeline_quality(tmp_path):
     bert = {run: v for run, v in ndcg.items() if run.startswith("bert4rec/")}
     assert max(bert.values()) > ndcg["pop/none"], ndcg
     assert ndcg["bert4rec/oracle"] > ndcg["pop/none"], ndcg
+
+    # the report of the whole default pipeline: every model x backend row, and the HTML report
+    report = tmp_path / "results/synthetic/report"
+    table3 = (report / "table3.md").read_text()
+    for name in ("Pop", "KNN", "ShallowNet", "BERT4Rec", "Oracle", "MFCC", "MusiCNN", "Random"):
+        assert name in table3, name
+    metrics = pl.read_csv(report / "metrics.csv")
+    expected_runs = 1 + len(config["backends"]) + 1 + 2 * (len(config["backends"]) + 1)  # pop; knn (+random); shallow, bert4rec (+random)
+    assert metrics.select("model", "backend").unique().height == expected_runs, metrics.select("model", "backend").unique()
+    assert metrics["mean"].is_finite().all()
+    assert pl.read_csv(report / "significance.csv").height > 0
+    assert any((report / "figures").glob("*.png"))
+    run_workflow(tmp_path, None, "--report", "report.html")
+    assert (tmp_path / "report.html").stat().st_size > 100_000
