@@ -26,10 +26,8 @@ from .base import BackendError, LayerMeans, MissingWeightsError, TransformerStac
 from .encodecmae_net import HOP_LENGTH, SAMPLE_RATE, TRAINING_ONLY, EncodecMAE, architecture_from_state
 from .hf_common import (
     ResolvedWeights,
-    autocast,
     check_precision,
-    effective_lengths,
-    frame_means,
+    embed_with_hidden_states,
     load_state_dict,
     load_resolved,
     load_strict,
@@ -170,16 +168,10 @@ class EncodecMAEBackend(TransformerStack):
         self.model = model.to(self.device).eval()
         log.info("encodecmae: loaded %s (revision %s): %s, %s", self.weights, resolved.revision, arch, settings)
 
-    @torch.inference_mode()
     def embed_batch(self, waves: Any, lengths: Any) -> LayerMeans:
         if self.model is None:
             raise BackendError("backend encodecmae: embed_batch before load()")
-        waves = torch.as_tensor(waves, dtype=torch.float32).to(self.device)
-        lengths = effective_lengths(torch.as_tensor(lengths).to(self.device), waves.shape[1], HOP_LENGTH)
-        with autocast(self.device, self.precision):
-            states, frames = self.model.hidden_states(waves, lengths)
-            means = frame_means(states, frames)
-        return LayerMeans(means=means.float().cpu(), frames=frames.cpu())
+        return embed_with_hidden_states(self.model, waves, lengths, self.device, self.precision, HOP_LENGTH)
 
     def attributes(self) -> dict[str, Any]:
         attrs = super().attributes()

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from .base import BackendError, MissingWeightsError
+from .base import BackendError, LayerMeans, MissingWeightsError
 
 log = logging.getLogger(__name__)
 
@@ -303,3 +303,19 @@ def spec_bool(spec: Mapping[str, Any], key: str, default: bool = False) -> bool:
 
 def min_samples(seconds: float, rate: int) -> int:
     return int(math.ceil(seconds * rate))
+
+
+@torch.inference_mode()
+def embed_with_hidden_states(
+    model: Any, waves: Any, lengths: Any, device: torch.device, precision: str, min_samples: int
+) -> LayerMeans:
+    """`embed_batch` for a model whose `hidden_states(waves, lengths)` returns every hidden
+    state and each item's valid frame count (MusicFM, EncodecMAE): zero padding up to
+    `min_samples` counts as content (the engine padded a short clip that far), padding
+    beyond a clip's length never enters its means."""
+    waves = torch.as_tensor(waves, dtype=torch.float32).to(device)
+    lengths = effective_lengths(torch.as_tensor(lengths).to(device), waves.shape[1], min_samples)
+    with autocast(device, precision):
+        states, frames = model.hidden_states(waves, lengths)
+        means = frame_means(states, frames)
+    return LayerMeans(means=means.float().cpu(), frames=frames.cpu())

@@ -15,10 +15,8 @@ import torch
 from .base import BackendError, LayerMeans, MissingWeightsError, TransformerStack
 from .hf_common import (
     ResolvedWeights,
-    autocast,
     check_precision,
-    effective_lengths,
-    frame_means,
+    embed_with_hidden_states,
     load_state_dict,
     load_resolved,
     load_strict,
@@ -162,16 +160,10 @@ class MusicFMBackend(TransformerStack):
         self.model = model.to(self.device).eval()
         log.info("musicfm: loaded %s (%s, revision %s)", self.weights, self.variant, resolved.revision)
 
-    @torch.inference_mode()
     def embed_batch(self, waves: Any, lengths: Any) -> LayerMeans:
         if self.model is None:
             raise BackendError("backend musicfm: embed_batch before load()")
-        waves = torch.as_tensor(waves, dtype=torch.float32).to(self.device)
-        lengths = effective_lengths(torch.as_tensor(lengths).to(self.device), waves.shape[1], MIN_SAMPLES)
-        with autocast(self.device, self.precision):
-            states, frames = self.model.hidden_states(waves, lengths)
-            means = frame_means(states, frames)
-        return LayerMeans(means=means.float().cpu(), frames=frames.cpu())
+        return embed_with_hidden_states(self.model, waves, lengths, self.device, self.precision, MIN_SAMPLES)
 
     def attributes(self) -> dict[str, Any]:
         attrs = super().attributes()
