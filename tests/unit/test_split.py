@@ -13,6 +13,8 @@ import pandas as pd
 import polars as pl
 import pytest
 
+from split_helpers import pairs, stat
+
 from audiorec.data import split as split_mod
 from audiorec.data.listening_log import ListeningLogError
 from audiorec.data.split import (
@@ -43,16 +45,6 @@ def write_log(path: Path, rows: list[tuple[str, str, datetime | str]], compress:
     else:
         path.write_text(text)
     return path
-
-
-def pairs(df: pl.DataFrame) -> set[tuple[str, str]]:
-    return set(zip(df["user_id"].to_list(), df["track_id"].to_list(), strict=True))
-
-
-def stat(result, stage: str, name: str) -> dict:
-    row = result.stats.filter((pl.col("stage") == stage) & (pl.col("name") == name))
-    assert row.height == 1, (stage, name)
-    return row.row(0, named=True)
 
 
 # A log where each user exercises one rule; `anchor` users keep val and test non-empty and

@@ -10,6 +10,8 @@ import pandas as pd
 import polars as pl
 import pytest
 
+from split_helpers import pairs, stat
+
 from audiorec.data.split import SplitConfigError, SplitSettings, split_log, split_users, write_split
 from audiorec.data.split_cold import held_out_tracks
 
@@ -20,16 +22,6 @@ D = datetime
 def write_log(path: Path, rows: list[tuple[str, str, datetime]]) -> Path:
     path.write_text(HEADER + "".join(f"{u}\t{t}\t{x:%Y-%m-%d %H:%M:%S}\n" for u, t, x in rows))
     return path
-
-
-def pairs(df: pl.DataFrame) -> set[tuple[str, str]]:
-    return set(zip(df["user_id"].to_list(), df["track_id"].to_list(), strict=True))
-
-
-def stat(result, stage: str, name: str) -> dict:
-    row = result.stats.filter((pl.col("stage") == stage) & (pl.col("name") == name))
-    assert row.height == 1, (stage, name)
-    return row.row(0, named=True)
 
 
 # --- new tracks only (cold_item_share 0): every expectation by hand ---
