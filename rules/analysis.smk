@@ -11,6 +11,7 @@ rule layer_sweep:
         train="results/{dataset}/split/train.parquet",
         val="results/{dataset}/split/val.parquet",
         test="results/{dataset}/split/test.parquet",
+        known="results/{dataset}/split/known.parquet",  # what ranking excludes (docs/split.md)
         embeddings=embeddings_for,
         catalogue=split_catalogue,
     output:

@@ -13,6 +13,8 @@ rule split:
         stats="results/{dataset}/split/stats.csv",
         # the catalogue: train tracks and held-out (cold) tracks, which val/test may rank (docs/beyond.md)
         catalogue="results/{dataset}/split/catalogue.parquet",
+        # (user, track) pairs each val/test user is known to have heard: what ranking excludes (docs/split.md)
+        known="results/{dataset}/split/known.parquet",
     params:
         settings=lambda wc: dataset_spec(wc.dataset)["split"],
     log:

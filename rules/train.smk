@@ -14,6 +14,7 @@ rule train:
         train="results/{dataset}/split/train.parquet",
         val="results/{dataset}/split/val.parquet",
         test="results/{dataset}/split/test.parquet",
+        known="results/{dataset}/split/known.parquet",  # what ranking excludes (docs/split.md)
         embeddings=embeddings_for,
         catalogue=split_catalogue,  # cold-item splits only: the held-out tracks to rank (docs/beyond.md)
     output:

@@ -24,6 +24,7 @@ sweep_layers(
         test=sm.input.test,
         embeddings=sm.input.embeddings,
         catalogue=sm.input.get("catalogue") or None,
+        known=sm.input.known,
         metrics=sm.output.metrics,
         info=sm.output.info,
     ),

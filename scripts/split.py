@@ -18,4 +18,5 @@ where = f"datasets.{smk.wildcards.dataset}.split"
 settings = SplitSettings.from_config(smk.params.settings, where=where)
 log.info("splitting %s with %s", smk.input.log, settings)
 result = split_log(smk.input.log, settings, progress=True, where=where)
-write_split(result, smk.output.train, smk.output.val, smk.output.test, smk.output.stats, catalogue=smk.output.catalogue)
+write_split(result, smk.output.train, smk.output.val, smk.output.test, smk.output.stats, catalogue=smk.output.catalogue,
+            known=smk.output.known)

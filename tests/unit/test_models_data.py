@@ -1,4 +1,4 @@
-"""The split as index arrays, and item vectors with the documented fallback for missing tracks."""
+"""The split as index arrays, and item vectors: a missing track gets no invented vector."""
 
 from __future__ import annotations
 
@@ -40,10 +40,10 @@ def test_contract_violations_name_the_file(tmp_path):
         load_split(tmp_path / "nope.parquet", tmp_path / "val.parquet", tmp_path / "test.parquet")
 
 
-def test_missing_tracks_get_the_mean_vector_and_are_counted(tmp_path):
+def test_missing_tracks_are_flagged_not_invented(tmp_path):
     write_embeddings(tmp_path / "e.h5", ["t3", "t1", "other"], np.array([[3.0, 0.0], [1.0, 2.0], [9.0, 9.0]]))
     vec = load_item_vectors(tmp_path / "e.h5", ["t1", "t2", "t3"])
-    np.testing.assert_array_equal(vec.vectors, [[1.0, 2.0], [2.0, 1.0], [3.0, 0.0]])  # t2: mean of t1, t3
+    np.testing.assert_array_equal(vec.vectors, [[1.0, 2.0], [0.0, 0.0], [3.0, 0.0]])  # t2: flagged, zero row
     assert vec.missing.tolist() == [False, True, False]
     assert vec.n_missing == 1
 

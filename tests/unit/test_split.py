@@ -120,6 +120,37 @@ def test_history_train_window_is_the_published_code(tmp_path):
     assert ("r", "t1") not in held_out
 
 
+def history_log() -> list[tuple[str, str, datetime | str]]:
+    """rule_log plus `h`, who heard t2 in 2018 (before the train window), heard it again in the
+    test month, and has one new track there (so h is evaluated)."""
+    d = datetime
+    return rule_log() + [
+        ("h", "t2", d(2018, 5, 1)),
+        ("h", "t1", d(2019, 9, 1)),
+        ("h", "t2", d(2020, 3, 8)),
+        ("h", "t3", d(2020, 3, 9)),
+    ]
+
+
+def test_known_pairs_are_what_the_split_treats_as_heard(tmp_path):
+    """Ranking excludes exactly what the split kept out of val/test as not new: with
+    `history: all`, h's 2018 listen of t2 too (else t2 could be recommended and never hit)."""
+    result = split_log(write_log(tmp_path / "log.tsv", history_log()), SplitSettings())
+    known = pairs(result.known)
+    assert ("h", "t2") in known and ("h", "t2") not in pairs(result.val) | pairs(result.test)
+    assert ("h", "t1") in known and ("r", "t1") in known and ("c", "t1") in known
+    assert ("c", "t6") not in known  # the 1970 row is no history: c/t6 is a test-period target
+    evaluated = set(result.val["user_id"]) | set(result.test["user_id"])
+    assert {u for u, _ in known} == evaluated  # only users whose lists are ranked
+    assert {p for p in pairs(result.train) if p[0] in evaluated} <= known
+    out = {name: tmp_path / f"{name}.parquet" for name in ("train", "val", "test", "catalogue", "known")}
+    write_split(result, out["train"], out["val"], out["test"], tmp_path / "stats.csv", out["catalogue"], out["known"])
+    assert pairs(pl.read_parquet(out["known"])) == known
+    published = split_log(write_log(tmp_path / "log.tsv", history_log()), SplitSettings(history="train_window"))
+    assert ("h", "t2") in pairs(published.val) | pairs(published.test)  # a target there ...
+    assert ("h", "t2") not in pairs(published.known)  # ... so never excluded from ranking
+
+
 def test_stats_count_every_filter(rule_result):
     r = rule_result
     assert stat(r, "input", "log") == dict(stage="input", name="log", listens=25, interactions=None, users=9, items=7)
@@ -390,10 +421,13 @@ def reference_split(rows, settings: SplitSettings) -> dict[str, set[tuple[str, s
             for (u, t), x, p in zip(frame.index, frame.timestamp, frame.plays, strict=True)
         }
 
+    evaluated = set(held.index.get_level_values(0))
     return {
         "train": rows_of(train),
         "val": rows_of(held[[u in val_set for u, _ in held.index]]),
         "test": rows_of(held[[u not in val_set for u, _ in held.index]]),
+        # what ranking must exclude: the same `known` set, for evaluated users and rankable tracks
+        "known": {(u, t) for u, t in known if u in evaluated and t in train_tracks},
     }
 
 
@@ -415,6 +449,9 @@ def test_matches_an_independent_reference(tmp_path, config):
         got = {(u, t, x, p) for u, t, x, p in getattr(result, part).iter_rows()}
         assert got == expected[part], part
         assert len(got) > 0
+    assert pairs(result.known) == expected["known"]
+    assert result.known.height == len(expected["known"])  # one row per pair
+    assert result.known.rows() == sorted(result.known.rows())
 
 
 # --- malformed rows end to end, empty parts, settings ---

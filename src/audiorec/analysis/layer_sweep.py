@@ -59,6 +59,7 @@ class SweepPaths:
     metrics: str  # per-user metrics of every layer and split (parquet)
     info: str  # what happened per layer (json)
     catalogue: str | None = None  # a cold-item split's catalogue.parquet
+    known: str | None = None  # the split's known.parquet: what ranking excludes
 
 
 class LayerMismatchError(ValueError):
@@ -158,7 +159,7 @@ def evaluate_layer(
     with torch.no_grad():
         factors = model.factors()
         for name in ("val", "test"):
-            top = factors.rank(data.parts[name].users, data.train, k, candidates=data.candidates)
+            top = data.rank(factors, data.parts[name].users, k)
             recs = recommendations_frame(top, data.user_ids, data.track_ids)
             metrics = per_user_metrics(recs, truth[name], k, source=f"layer sweep ({name})")
             frames.append(metrics.with_columns(pl.lit(name).alias("split")))
@@ -178,7 +179,7 @@ def sweep_layers(spec: dict[str, Any], backend: str, seed: int, k: int, paths: S
     spec = {key: value for key, value in spec.items() if key not in RUN_SELECTION_KEYS}
     if spec["type"] not in SWEEP_MODEL_TYPES:
         raise ValueError(f"layer sweep: model type {spec['type']!r} uses no item vectors; sweep {SWEEP_MODEL_TYPES}")
-    data = load_split(paths.train, paths.val, paths.test, paths.catalogue)
+    split = load_split(paths.train, paths.val, paths.test, paths.catalogue, paths.known)
     truth = {name: read_part(getattr(paths, name)) for name in ("val", "test")}
     info_layers = read_layer_info(paths.embeddings)
     configured = configured_layer(read_attrs(paths.embeddings), info_layers)
@@ -187,7 +188,7 @@ def sweep_layers(spec: dict[str, Any], backend: str, seed: int, k: int, paths: S
     log.info(
         "%s on %s, seed %d: %d layers %s (configured: %s), %d users, %d tracks, %s candidates",
         spec["type"], paths.embeddings, seed, len(info_layers.names), info_layers.names, configured,
-        data.n_users, data.n_items, "all" if data.candidates is None else len(data.candidates),
+        split.n_users, split.n_items, "all" if split.candidates is None else len(split.candidates),
     )
     frames, per_layer = [], []
     layers = iter_layers(paths.embeddings, info_layers)
@@ -202,8 +203,10 @@ def sweep_layers(spec: dict[str, Any], backend: str, seed: int, k: int, paths: S
                 raise LayerMismatchError(f"{paths.embeddings}: /layers and /embeddings list different tracks")
             record["max_deviation_from_embeddings"] = check_configured(layer, embeddings, paths.embeddings)
         aligned = align_embeddings(
-            data.track_ids, layer.track_ids, layer.vectors, max_missing, source=f"{paths.embeddings} [{name}]"
+            split.track_ids, layer.track_ids, layer.vectors, max_missing, source=f"{paths.embeddings} [{name}]"
         )
+        # a layer's missing tracks leave inputs and candidates, as in a training run
+        data = split.for_vectors(~aligned.missing)
         metrics, extra = evaluate_layer(spec, backend, seed, k, data, truth, aligned.vectors)
         frames.append(
             metrics.with_columns(

@@ -76,6 +76,7 @@ STATS_SCHEMA = {
 }
 History = Literal["all", "train_window"]
 CATALOGUE_SCHEMA = {"track_id": pl.String, "cold": pl.Boolean, "candidate": pl.Boolean}
+KNOWN_SCHEMA = {"user_id": pl.String, "track_id": pl.String}
 # The paper's protocol and the name it had before `cold_items` joined it.
 WARM_PROTOCOLS = ("warm", "temporal")
 
@@ -578,6 +579,7 @@ class SplitResult:
     test: pl.DataFrame
     stats: pl.DataFrame
     catalogue: pl.DataFrame | None = None  # CATALOGUE_SCHEMA, sorted by track_id
+    known: pl.DataFrame | None = None  # KNOWN_SCHEMA: what ranking excludes (_known_pairs)
 
 
 def _catalogue(parts: PartAssignment, windows: WindowAggregates) -> pl.DataFrame:
@@ -594,6 +596,35 @@ def _catalogue(parts: PartAssignment, windows: WindowAggregates) -> pl.DataFrame
     if frame["track_id"].is_duplicated().any():
         raise AssertionError("a protocol listed a track both in train and among the cold tracks")
     return frame.with_columns(candidate=pl.col("cold") | parts.warm_candidates).sort("track_id")
+
+
+def _known_pairs(parts: PartAssignment, windows: WindowAggregates) -> pl.DataFrame:
+    """known.parquet: every (user, track) the split treats as already heard by a val/test user,
+    so that ranking removes exactly what the split removed from val/test (issue: one rule).
+
+    That is the whole train window (held-out tracks' listens included) plus, with
+    `history: all`, every earlier listen; limited to the evaluated users and to catalogue
+    tracks (a pair of a track nobody can recommend changes no ranking).
+    """
+    asked_users = pl.concat([parts.val, parts.test]).select(_user_of(pl.col("key")).unique())["key"]
+    catalogue = parts.train.select(_track_of(pl.col("key")).unique())["key"]
+    if parts.cold_tracks is not None:
+        catalogue = pl.concat([catalogue, parts.cold_tracks.cast(pl.UInt32)])
+    earlier = [windows.train.get_column("key")] + ([windows.history] if windows.history is not None else [])
+    keep = _user_of(pl.col("key")).is_in(asked_users.implode()) & _track_of(pl.col("key")).is_in(catalogue.implode())
+    keys = pl.concat([pl.DataFrame({"key": k}).filter(keep) for k in earlier]).unique()
+    pairs = keys.with_columns(user=_user_of(pl.col("key")), track=_track_of(pl.col("key")))
+    pairs = pairs.with_columns(
+        user_rank=windows.users.ranks().gather(pairs.get_column("user")),
+        track_rank=windows.tracks.ranks().gather(pairs.get_column("track")),
+    ).sort("user_rank", "track_rank")
+    return pl.DataFrame(
+        {
+            "user_id": windows.users.decode(pairs.get_column("user")),
+            "track_id": windows.tracks.decode(pairs.get_column("track")),
+        },
+        schema=KNOWN_SCHEMA,
+    )
 
 
 def _to_rows(pairs: pl.DataFrame, windows: WindowAggregates) -> pl.DataFrame:
@@ -753,6 +784,7 @@ def split_log(
         test=_to_rows(parts.test, windows),
         stats=_stats(windows, parts),
         catalogue=_catalogue(parts, windows),
+        known=_known_pairs(parts, windows),
     )
     log.info("split done in %.1f s:\n%s", time.perf_counter() - t0, result.stats)
     return result
@@ -818,8 +850,10 @@ def write_split(
     test: str | os.PathLike[str],
     stats: str | os.PathLike[str],
     catalogue: str | os.PathLike[str] | None = None,
+    known: str | os.PathLike[str] | None = None,
 ) -> None:
-    """Write the parts (Parquet), stats (CSV) and, if asked, the catalogue, each atomically."""
+    """Write the parts (Parquet), stats (CSV) and, if asked, the catalogue and the known pairs,
+    each atomically."""
     for frame, path in ((result.train, train), (result.val, val), (result.test, test)):
         write_parquet(frame, Path(path))
     write_csv(result.stats, Path(stats))
@@ -827,6 +861,10 @@ def write_split(
         if result.catalogue is None:
             raise ValueError("this split result has no catalogue to write (split_log builds it)")
         write_parquet(result.catalogue, Path(catalogue))
+    if known is not None:
+        if result.known is None:
+            raise ValueError("this split result has no known pairs to write (split_log builds them)")
+        write_parquet(result.known, Path(known))
 
 
 # Registers the `cold_items` protocol in PROTOCOLS (it builds on the definitions above).

@@ -155,6 +155,8 @@ class Bert4Rec(NeuralRecommender):
         while every user still appears once per epoch in a random batch."""
         lengths = np.minimum(np.diff(self.indptr), self.max_len)
         order = rng.permutation(len(lengths))
+        # a user whose every train track lacks a vector has an empty sequence (nothing to learn)
+        order = order[lengths[order] > 0]
         pool = self.batch_size * 64
         batches = []
         for start in range(0, len(order), pool):

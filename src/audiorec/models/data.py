@@ -8,18 +8,24 @@ are still rankable by content models. A cold-item split also ships its catalogue
 (`catalogue.parquet`, docs/beyond.md): then the catalogue is that file's tracks, including
 held-out tracks nobody asked for (so the candidate pool reveals nothing about val/test),
 and `candidates` limits val/test ranking to the tracks it marks.
+
+What ranking removes from a user's list is `known` (the split's `known.parquet`: every pair
+the split treats as heard before the test period, docs/split.md), so that a track the split
+kept out of val/test as "not new" is never recommended either. A run whose backend lacks
+vectors for some tracks ranks a narrowed view (`SplitData.for_vectors`): those tracks leave
+the model's inputs and the candidates, and stay targets.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from ..evaluation.ranking import Seen
+from ..evaluation.ranking import Seen, TopK
 
 SPLIT_COLUMNS = {"user_id": pl.String, "track_id": pl.String, "timestamp": None, "plays": None}
 
@@ -52,6 +58,58 @@ class SplitData:
     parts: dict[str, EvalPart]
     # Item indices val/test lists may contain (sorted); None: every item.
     candidates: np.ndarray | None = None
+    # What ranking removes per user (the split's known pairs); None: the train items.
+    known: Seen | None = None
+    # Users whose model input is empty (every train track lacks a vector): they get no list.
+    without_input: np.ndarray | None = None
+
+    @property
+    def exclude(self) -> Seen:
+        """Items never recommended to a user: those the split treats as known to them."""
+        return self.train if self.known is None else self.known
+
+    def rank(self, factors, users: np.ndarray, k: int) -> TopK:
+        """Top-k of a model's `factors` for `users`, ranked as every run is ranked: known pairs
+        removed, only candidates, and an empty list (scored 0 by evaluation, never filler) for
+        a user the model has no input for."""
+        users = np.asarray(users, dtype=np.int64)
+        if self.without_input is None or not self.without_input[users].any():
+            return factors.rank(users, self.exclude, k, candidates=self.candidates)
+        served = ~self.without_input[users]
+        n_pool = self.n_items if self.candidates is None else len(self.candidates)
+        width = min(k, n_pool)
+        items = np.full((len(users), width), -1, dtype=np.int64)
+        scores = np.full((len(users), width), -np.inf, dtype=np.float32)
+        if served.any():
+            top = factors.rank(users[served], self.exclude, k, candidates=self.candidates)
+            items[served], scores[served] = top.items, top.scores
+        return TopK(users=users, items=items, scores=scores)
+
+    def for_vectors(self, has_vector: np.ndarray) -> SplitData:
+        """The split as a run over a backend seen it: tracks without a vector leave the train
+        sequences (model input: KNN means, Shallow Net pairs, BERT4Rec sequences skip them) and
+        the candidates, and stay val/test targets (missing them is that backend's honest loss).
+        Exclusion keeps using the full known set. With every vector present: this very object."""
+        has_vector = np.asarray(has_vector, dtype=bool)
+        if has_vector.shape != (self.n_items,):
+            raise ValueError(f"has_vector must have one flag per item ({self.n_items}), got {has_vector.shape}")
+        if has_vector.all():
+            return self
+        keep = has_vector[self.train.indices]
+        users = np.repeat(np.arange(self.n_users), np.diff(self.train.indptr))[keep]
+        train = _csr(users, self.train.indices[keep], self.n_users)
+        pool = np.arange(self.n_items) if self.candidates is None else self.candidates
+        candidates = pool[has_vector[pool]].astype(np.int64)
+        if len(candidates) == 0:
+            raise ValueError("no candidate track has a vector: nothing can be ranked")
+        return replace(
+            self,
+            train=train,
+            train_plays=self.train_plays[keep],
+            candidates=candidates,
+            known=self.exclude,
+            without_input=np.diff(train.indptr) == 0,
+        )
 
     @property
     def n_users(self) -> int:
@@ -112,14 +170,21 @@ def load_split(
     val: str | os.PathLike[str],
     test: str | os.PathLike[str],
     catalogue: str | os.PathLike[str] | None = None,
+    known: str | os.PathLike[str] | None = None,
 ) -> SplitData:
     """Read the three split parts (ARCHITECTURE §3) into index arrays, checking the contract;
-    `catalogue` (a cold-item split's catalogue.parquet) fixes the items and the candidates."""
+    `catalogue` (a cold-item split's catalogue.parquet) fixes the items and the candidates;
+    `known` (known.parquet) is what ranking excludes (default: the train pairs)."""
     frames = {"train": read_part(train), "val": read_part(val), "test": read_part(test)}
     sources = {"train": str(train), "val": str(val), "test": str(test)}
-    if catalogue is None:
-        return split_from_frames(frames, sources)
-    return split_from_frames(frames, sources, read_part(catalogue), str(catalogue))
+    return split_from_frames(
+        frames,
+        sources,
+        None if catalogue is None else read_part(catalogue),
+        str(catalogue),
+        known=None if known is None else read_part(known),
+        known_source=str(known),
+    )
 
 
 def check_catalogue(catalogue: pl.DataFrame, path: str) -> pl.DataFrame:
@@ -136,10 +201,13 @@ def split_from_frames(
     sources: dict[str, str] | None = None,
     catalogue: pl.DataFrame | None = None,
     catalogue_source: str = "<catalogue>",
+    known: pl.DataFrame | None = None,
+    known_source: str = "<known pairs>",
 ) -> SplitData:
     """Index arrays from in-memory parts (`train`, `val`, `test`); `sources` name them in errors.
 
-    `catalogue` (track_id, candidate): every item to index, and which val/test may rank."""
+    `catalogue` (track_id, candidate): every item to index, and which val/test may rank.
+    `known` (user_id, track_id): pairs ranking excludes; train pairs are always among them."""
     sources = sources or {name: f"<{name} part>" for name in frames}
     frames = {name: check_part(df, sources[name]) for name, df in frames.items()}
     train, val, test = sources["train"], sources["val"], sources["test"]
@@ -198,4 +266,17 @@ def split_from_frames(
         train_plays=tr.get_column("plays").to_numpy(),
         parts=parts,
         candidates=candidates,
+        known=None if known is None else _known_csr(known, tr, users, tracks, known_source),
     )
+
+
+def _known_csr(known: pl.DataFrame, train: pl.DataFrame, users: pl.DataFrame, tracks: pl.DataFrame, source: str) -> Seen:
+    """The excluded pairs as CSR: the split's known pairs plus every train pair (a known file
+    that forgot one would otherwise let a train track be recommended). Pairs of users or
+    tracks outside the split's index cannot be ranked and are left out."""
+    missing = [c for c in ("user_id", "track_id") if c not in known.columns]
+    if missing:
+        raise ValueError(f"{source} lacks column(s) {missing}; re-run the `split` rule")
+    indexed = known.select("user_id", "track_id").join(users, on="user_id", how="inner").join(tracks, on="track_id", how="inner")
+    pairs = pl.concat([indexed.select("u", "i"), train.select("u", "i")]).unique().sort("u", "i")
+    return _csr(pairs.get_column("u").to_numpy(), pairs.get_column("i").to_numpy(), len(users))

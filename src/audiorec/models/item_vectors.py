@@ -1,11 +1,13 @@
 """Item vectors for the catalogue: pretrained embeddings aligned to item indices, or random.
 
 A track of the split without a row in the embedding cache (its audio failed to decode or
-embed; extraction lists it in `{backend}.failures.csv`) gets the **mean vector** of the
-catalogue tracks that do have one: the "average track", which keeps it rankable with no
-content signal of its own instead of dropping it (which would change the catalogue between
-backends) or zeroing it (a zero vector has no cosine). The count is logged, written to
-`run.json` and `history.csv`, and bounded by the model's `max_missing_share`.
+embed; extraction lists it in `{backend}.failures.csv`) has **no vector**: its row is zero
+and flagged in `missing`, and the run ranks without it (`SplitData.for_vectors`: it leaves
+the model's inputs and the candidates, and stays a val/test target). An invented vector
+would be ranked as if it were content: the mean vector, the old fallback, has a
+near-maximal cosine with every user's mean and was recommended to nearly everyone. The
+count is logged, written to `run.json` and `history.csv`, and bounded by the model's
+`max_missing_share`.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class ItemVectors:
     vectors: np.ndarray  # float32 [n_items, D]
-    missing: np.ndarray  # bool [n_items]: True where the fallback vector was used
+    missing: np.ndarray  # bool [n_items]: True where the track has no vector (its row is zero)
 
     @property
     def n_missing(self) -> int:
@@ -37,7 +39,7 @@ def align_embeddings(
     max_missing_share: float = 1.0,
     source: str = "the embedding file",
 ) -> ItemVectors:
-    """Rows of `store_vectors` in `track_ids` order; missing tracks get the mean vector."""
+    """Rows of `store_vectors` in `track_ids` order; missing tracks get a zero row, flagged."""
     store_vectors = np.asarray(store_vectors, dtype=np.float32)
     if store_vectors.ndim != 2 or store_vectors.shape[0] != len(store_ids):
         raise ValueError(f"{source}: embeddings must be [N={len(store_ids)}, D], got {store_vectors.shape}")
@@ -62,13 +64,13 @@ def align_embeddings(
     present = store_vectors[rows[~missing]]
     if not np.isfinite(present).all():
         raise ValueError(f"{source} has non-finite embedding values; re-run the `embed` rule for this backend")
-    vectors = np.empty((len(track_ids), store_vectors.shape[1]), dtype=np.float32)
+    vectors = np.zeros((len(track_ids), store_vectors.shape[1]), dtype=np.float32)
     vectors[~missing] = present
     if n_missing:
-        vectors[missing] = present.mean(axis=0, dtype=np.float64).astype(np.float32)
         examples = [track_ids[i] for i in np.flatnonzero(missing)[:5]]
         log.warning(
-            "%d of %d tracks have no vector in %s (e.g. %s): they get the mean vector of the others",
+            "%d of %d tracks have no vector in %s (e.g. %s): they are left out of the model's input and "
+            "never recommended; as val/test targets they count as misses",
             n_missing, len(track_ids), source, examples,
         )
     return ItemVectors(vectors=vectors, missing=missing)

@@ -19,13 +19,14 @@ def user_means(data: SplitData, item_vectors: np.ndarray) -> np.ndarray:
     """Mean vector of each user's train items, in float32.
 
     A sparse [users x items] product, so that the [train rows x D] gathered vectors are
-    never materialised (4 GB at paper scale with 200 dims). Every user of the split has at
-    least one train item (users are taken from train)."""
+    never materialised (4 GB at paper scale with 200 dims). A user with no input item (every
+    train track without a vector, `SplitData.for_vectors`) gets a zero vector, never NaN; such
+    users get no list."""
     counts = np.diff(data.train.indptr)
     ones = np.ones(len(data.train.indices), dtype=np.float32)
     membership = sparse.csr_matrix((ones, data.train.indices, data.train.indptr), shape=(data.n_users, data.n_items))
     sums = membership @ np.asarray(item_vectors, dtype=np.float32)
-    return (sums / counts[:, None]).astype(np.float32)
+    return (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
 
 
 class KNN(Recommender):

@@ -54,6 +54,7 @@ class RunPaths:
     weights: str
     info: str
     catalogue: str | None = None  # a cold-item split's catalogue.parquet (docs/beyond.md)
+    known: str | None = None  # the split's known.parquet: what ranking excludes (docs/split.md)
 
     @property
     def checkpoint(self) -> Path:
@@ -150,14 +151,17 @@ def train_run(spec: dict[str, Any], backend: str, seed: int, k: int, paths: RunP
     started = time.perf_counter()
     spec = {key: value for key, value in spec.items() if key not in RUN_SELECTION_KEYS}
     kind = spec["type"]
-    data = load_split(paths.train, paths.val, paths.test, paths.catalogue)
+    split = load_split(paths.train, paths.val, paths.test, paths.catalogue, paths.known)
+    data = split
     log.info(
         "%s/%s seed %d: %d users, %d tracks, %d train rows, %d val users, %d test users",
         kind, backend, seed, data.n_users, data.n_items, data.n_train,
         len(data.parts["val"].users), len(data.parts["test"].users),
     )
-    vectors = item_vectors_for(spec, backend, data, seed, paths.embeddings)
+    vectors = item_vectors_for(spec, backend, split, seed, paths.embeddings)
     n_missing = 0 if vectors is None else vectors.n_missing
+    if n_missing:
+        data = split.for_vectors(~vectors.missing)
     torch.manual_seed(seed)
     model = build_model(spec, backend, data, vectors)
     info: dict[str, Any] = {
@@ -168,11 +172,11 @@ def train_run(spec: dict[str, Any], backend: str, seed: int, k: int, paths: RunP
         "n_users": data.n_users,
         "n_items": data.n_items,
         "n_train": data.n_train,
-        "n_items_without_embedding": n_missing,
-        "missing_embedding_fallback": "mean vector of the tracks that have one",
         "vector_dim": None if vectors is None else int(vectors.vectors.shape[1]),
-        # val/test rank only these (a cold-item split's held-out tracks; docs/beyond.md)
+        # val/test rank only these (a cold-item split's held-out tracks; docs/beyond.md), less
+        # the tracks without a vector (docs/models.md, "Tracks without a vector")
         "n_candidates": data.n_items if data.candidates is None else len(data.candidates),
+        **missing_vector_info(split, data, n_missing),
     }
     if isinstance(model, NeuralRecommender):
         device = pick_device(spec.get("device", "auto"))
@@ -195,7 +199,7 @@ def train_run(spec: dict[str, Any], backend: str, seed: int, k: int, paths: RunP
         factors = model.factors()
         for name, out in (("val", paths.recs_val), ("test", paths.recs_test)):
             part = data.parts[name]
-            top = factors.rank(part.users, data.train, k, candidates=data.candidates)
+            top = data.rank(factors, part.users, k)
             recs = recommendations_frame(top, data.user_ids, data.track_ids)
             write_parquet(recs, out)
             info[f"n_{name}_users"] = len(part.users)
@@ -210,6 +214,28 @@ def train_run(spec: dict[str, Any], backend: str, seed: int, k: int, paths: RunP
     write_text(json.dumps(info, indent=2, default=str) + "\n", paths.info)
     paths.checkpoint.unlink(missing_ok=True)
     log.info("done in %.1fs: %s", info["seconds"], {k_: v for k_, v in info.items() if k_.startswith(("best", "epochs"))})
+    return info
+
+
+def missing_vector_info(split: SplitData, data: SplitData, n_missing: int) -> dict[str, Any]:
+    """What tracks without a vector cost this run (run.json; the report's runs table): the
+    candidates dropped, the train rows the model did not see, the users left with no input
+    (no list), and the val/test targets it cannot recommend (honest misses)."""
+    pool = split.n_items if split.candidates is None else len(split.candidates)
+    ranked = data.n_items if data.candidates is None else len(data.candidates)
+    info: dict[str, Any] = {
+        "n_items_without_embedding": n_missing,
+        "missing_embedding_rule": "left out of model input and candidates; kept as val/test targets",
+        "n_candidates_dropped_no_vector": pool - ranked,
+        "n_train_rows_dropped_no_vector": split.n_train - data.n_train,
+        "n_users_without_input": 0 if data.without_input is None else int(data.without_input.sum()),
+    }
+    ranked_items = np.ones(split.n_items, dtype=bool)
+    if data.candidates is not None and n_missing:
+        ranked_items[:] = False
+        ranked_items[data.candidates] = True
+    for name, part in split.parts.items():
+        info[f"n_{name}_targets_without_vector"] = int((~ranked_items[part.relevant.indices]).sum()) if n_missing else 0
     return info
 
 

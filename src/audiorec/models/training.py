@@ -1,7 +1,7 @@
 """The training loop every neural recommender shares.
 
 Adam, ReduceLROnPlateau and early stopping all follow one validation metric computed
-exactly as the evaluation does (full ranking over all items, train items removed, top-K,
+exactly as the evaluation does (full ranking over the candidates, known items removed, top-K,
 `ranking_metrics`) on the val part, so "best epoch" means best on the metric reported.
 
 Resumable: after every epoch the whole training state (weights, optimizer, scheduler,
@@ -67,7 +67,7 @@ def evaluate_part(model: Recommender, data: SplitData, part: EvalPart, k: int) -
     """Mean metrics@k of the model on one part, ranked like the final recommendations."""
     if len(part.users) == 0:
         raise ValueError(f"the {part.name} part has no users; early stopping needs validation users")
-    top = model.factors().rank(part.users, data.train, k, candidates=data.candidates)
+    top = data.rank(model.factors(), part.users, k)
     hits = hit_matrix(top, part.relevant)
     metrics = ranking_metrics(hits, torch.from_numpy(part.n_relevant), k)
     return {name: float(metrics[name].mean()) for name in METRICS}
