@@ -327,6 +327,11 @@ def run_metrics(dataset):
     return [f"{run}/metrics_{part}.parquet" for run in run_dirs(dataset) for part in ("val", "test")]
 
 
+def run_infos(dataset):
+    """Every run's run.json: the report's runs.csv (candidates dropped and why, per run)."""
+    return [f"{run}/run.json" for run in run_dirs(dataset)]
+
+
 def all_targets():
     targets = []
     for dataset in DATASETS:
@@ -438,11 +443,11 @@ def layer_sweep_targets(dataset):
 
 
 def mir_scores_table():
-    """The Table-4-style MIR score CSV: `report.mir_scores`, else the one shipped with the package."""
-    configured = config["report"].get("mir_scores")
-    if configured:
-        return configured
-    return str(Path(workflow.basedir) / "src" / "audiorec" / "report" / "reference" / "table4_mir.csv")
+    """The report's Table-4-style MIR score CSV when the user sets `report.mir_scores` (an input, so
+    editing it re-runs the report). Without it the report reads the table shipped in the package:
+    no input, so that no absolute path of this checkout enters the job (a workflow folder moved or
+    rsynced elsewhere re-runs nothing)."""
+    return config["report"].get("mir_scores") or []
 
 
 def _alternatives(names, fallback="__none__"):

@@ -28,6 +28,7 @@ rule report:
     """Aggregate every run of a dataset: metrics.csv, significance.csv, table3.md, figures."""
     input:
         metrics=lambda wc: run_metrics(wc.dataset),
+        runs=lambda wc: run_infos(wc.dataset),
         stats="results/{dataset}/split/stats.csv",
         mir_scores=mir_scores_table(),
     output:
@@ -36,6 +37,12 @@ rule report:
             caption="../report/metrics_csv.rst",
             category="Tables",
             labels={"table": "metrics.csv"},
+        ),
+        runs=report(
+            f"{REPORT_DIR}/runs.csv",
+            caption="../report/runs_csv.rst",
+            category="Tables",
+            labels={"table": "runs.csv"},
         ),
         significance=report(
             f"{REPORT_DIR}/significance.csv",

@@ -12,8 +12,9 @@ from audiorec.runtime import set_threads, setup_logging  # noqa: E402
 smk = snakemake  # noqa: F821
 setup_logging(smk.log[0])
 set_threads(smk.threads)
-# The MIR table is a rule input (so editing it re-runs the report): read it from there.
-report_config = {**smk.params.report, "mir_scores": smk.input.mir_scores}
+# A configured MIR table is a rule input (so editing it re-runs the report): read it from there;
+# without one, the table shipped in the package.
+report_config = {**smk.params.report, "mir_scores": str(smk.input.mir_scores) if smk.input.get("mir_scores") else None}
 
 build_report(
     run_metrics=list(smk.input.metrics),
@@ -24,4 +25,5 @@ build_report(
     dataset=smk.wildcards.dataset,
     dataset_format=smk.params.dataset_format,
     protocol=dict(smk.params.protocol),
+    run_infos=list(smk.input.runs),
 )

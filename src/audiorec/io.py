@@ -18,12 +18,21 @@ if TYPE_CHECKING:
     import polars as pl
 
 
+def _umask() -> int:
+    """The process umask (reading it means setting it; set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary sibling of `path`; move it onto `path` only if the block succeeds.
 
     The temporary name keeps the destination's suffix (libraries such as h5py or polars
-    pick formats by it) and is removed if the block raises.
+    pick formats by it) and is removed if the block raises. The output gets the mode a plain
+    `open()` gives under the process umask, not mkstemp's private 0600.
     """
     dest = Path(path)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -34,6 +43,10 @@ def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iter
     tmp = Path(tmp_name)
     try:
         yield tmp
+        if tmp.exists():
+            # mkstemp creates 0600 files: give the output what a plain open() would (0666 less
+            # the umask), so results stay readable to a group on a shared cluster
+            os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)

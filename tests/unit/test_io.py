@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import polars as pl
@@ -39,3 +40,18 @@ def test_temp_file_keeps_the_suffix(tmp_path: Path) -> None:
         assert tmp.name.endswith(".h5.tmp")
         assert tmp.parent == tmp_path
         tmp.write_bytes(b"")
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_outputs_keep_the_users_umask(tmp_path, umask, mode):
+    """mkstemp's private 0600 must not leak into results a group shares on a cluster."""
+    from audiorec.io import write_text
+
+    before = os.umask(umask)
+    try:
+        write_text("x", tmp_path / "a.txt")
+        write_parquet(pl.DataFrame({"a": [1]}), tmp_path / "b.parquet")
+    finally:
+        os.umask(before)
+    for name in ("a.txt", "b.parquet"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == mode

@@ -143,8 +143,10 @@ def test_build_report_writes_everything(tmp_path):
         per_user_test=out / "figures" / "per_user_test.png",
         per_user_val=out / "figures" / "per_user_val.png",
         mir_vs_recs=out / "figures" / "mir_vs_recs.png",
+        runs=out / "runs.csv",
     )
     build_report(paths, stats, outputs, SETTINGS, CATALOGUE, "onion", "music4all-onion")
+    assert pl.read_csv(outputs.runs).columns[:3] == ["model", "backend", "seed"]
     metrics = pl.read_csv(outputs.metrics)
     assert len(metrics) == 6 * 2 * 5 and metrics["ci_low"].null_count() == 0
     assert pl.read_csv(outputs.significance)["p_adjusted"].null_count() == 0

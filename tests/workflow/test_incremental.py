@@ -121,3 +121,28 @@ def test_every_job_of_the_finished_run_is_accounted_for(finished_run: Path, expe
         | REPORT
     )
     assert keys == expected
+
+
+def test_a_moved_workflow_folder_reruns_nothing(finished_run: Path, experiment, tmp_path: Path) -> None:
+    """The workflow and its results copied elsewhere (rsync to a cluster, a renamed checkout) plan
+    nothing: no job's inputs or params hold an absolute path of the original checkout."""
+    import shutil
+    import sys
+
+    import yaml
+
+    from tests.conftest import ROOT
+    from tests.workflow.workflow_runs import copy_workdir
+
+    skip = shutil.ignore_patterns(
+        ".git", ".venv", "venv", "results", "logs", ".snakemake", "__pycache__", "*.egg-info", ".pytest_cache", "tests"
+    )
+    repo = shutil.copytree(ROOT, tmp_path / "moved" / "audiorec", ignore=skip)
+    work = copy_workdir(finished_run, tmp_path / "moved" / "work")
+    (work / "config.yaml").write_text(yaml.safe_dump(experiment(), sort_keys=False))
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(repo / "Snakefile"), "--directory", str(work), "-n", "--cores", str(CORES)],
+        cwd=work, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Nothing to be done" in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]

@@ -132,6 +132,11 @@ def _check_report(tmp_path: Path) -> None:
     assert "K=50; this run uses K=5" in md  # the paper's Table 3 is at K=50: not shown
     assert "6,092" in _cells(md.split("## Table 2")[1], "| val |")  # the paper's Table 2 beside ours
     assert "0.906" in _cells(md.split("## Table 4")[1], "MusiCNN")
+    assert "tracks dropped: mfcc 2" in md  # a backend that ranked without some tracks says so
+    runs = pl.read_csv(tmp_path / REPORT / "runs.csv")
+    assert runs.height == sum(len(b) for b in HIT_RATES.values()) * len(SEEDS)
+    assert set(runs.filter(pl.col("backend") == "mfcc")["n_candidates_dropped_no_vector"]) == {2}
+    assert set(runs.filter(pl.col("backend") != "mfcc")["n_candidates_dropped_no_vector"]) == {0}
     for png in ("metrics_test", "metrics_val", "per_user_test", "per_user_val", "mir_vs_recs"):
         assert (tmp_path / REPORT / "figures" / f"{png}.png").stat().st_size > 10_000
 
@@ -140,7 +145,7 @@ def _check_report(tmp_path: Path) -> None:
     assert "Nothing to be done" in dry.stdout + dry.stderr
     run_workflow(tmp_path, None, "--report", "report.html", str(REPORT / "metrics.csv"))
     html = (tmp_path / "report.html").read_text()
-    for item in ("metrics_test.png", "per_user_val.png", "mir_vs_recs.png", "table3.md", "significance.csv"):
+    for item in ("metrics_test.png", "per_user_val.png", "mir_vs_recs.png", "table3.md", "significance.csv", "runs.csv"):
         assert item in html
-    for caption in ("Student-t intervals over users", "Holm-corrected", "share of users", "GiantSteps key"):
+    for caption in ("Student-t intervals over users", "Holm-corrected", "share of users", "GiantSteps key", "95% Wilson"):
         assert caption in html

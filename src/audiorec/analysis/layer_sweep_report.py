@@ -182,7 +182,7 @@ def sweep_markdown(
         f"The best layer is picked on the validation split by {label}; its test value is then unbiased by the choice.",
         "Layers are read from the embedding cache (`/layers`, float16), so every layer of a backend is compared at "
         "the same precision; `mean` is the mean over all layers (the `layer: mean` setting) where widths agree.",
-        f"Means over {', '.join(map(str, n_users))} test users with {int(settings.confidence * 100)}% t intervals; "
+        f"Means over {', '.join(map(str, n_users))} test users with {settings.confidence * 100:g}% t intervals; "
         "Δ: paired t-test on the same test users. Every layer, split and metric: layer_sweep.csv; the curves: "
         "figures/layer_sweep.png.",
     ]

@@ -12,6 +12,7 @@ from audiorec.report import figures
 from audiorec.report.aggregate import Catalogue, ReportSettings, compare, summarise
 from audiorec.report.collect import load_per_user, seed_average
 from audiorec.report.reference import read_mir_scores
+from audiorec.report.runs import dropped_note, read_runs
 from audiorec.report.tables import report_markdown
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ class ReportOutputs:
     per_user_test: PathLike
     per_user_val: PathLike
     mir_vs_recs: PathLike
+    runs: PathLike
 
 
 def build_report(
@@ -40,6 +42,7 @@ def build_report(
     dataset: str,
     dataset_format: str,
     protocol: dict | None = None,
+    run_infos: list[PathLike] | None = None,
 ) -> None:
     """Aggregate every run's per-user metrics and write every report output.
 
@@ -57,14 +60,16 @@ def build_report(
     cold = (protocol or {}).get("protocol") == "cold_items"
     with_reference = dataset_format == "music4all-onion" and not cold
 
+    runs = read_runs(run_infos or [])
+    note = dropped_note(runs)
+
     write_csv(summary, outputs.metrics)
     write_csv(significance, outputs.significance)
-    write_text(
-        report_markdown(
-            summary, significance, split_stats, mir, settings, catalogue, dataset, with_reference, protocol=protocol
-        ),
-        outputs.table3,
+    write_csv(runs, outputs.runs)
+    markdown = report_markdown(
+        summary, significance, split_stats, mir, settings, catalogue, dataset, with_reference, protocol=protocol
     )
+    write_text(markdown + (f"\n_{note}_\n" if note else ""), outputs.table3)
     for split in ("test", "val"):
         figures.metric_bars(summary, settings, catalogue, split, getattr(outputs, f"metrics_{split}"))
         figures.per_user_distributions(averaged, settings, catalogue, split, getattr(outputs, f"per_user_{split}"))

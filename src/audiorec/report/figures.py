@@ -41,7 +41,8 @@ def _models(frame: pl.DataFrame, catalogue: Catalogue) -> tuple[list[str], list[
 def metric_bars(
     summary: pl.DataFrame, settings: ReportSettings, catalogue: Catalogue, split: str, path: str | os.PathLike[str]
 ) -> None:
-    """A panel per metric × model: one bar per backend with its 95% interval; pop as a dashed line."""
+    """A panel per metric × model: one bar per backend with its interval (`report.confidence`); pop
+    as a dashed line."""
     part = summary.filter(pl.col("split") == split)
     models, pops = _models(part, catalogue)
     backends = sorted(part["backend"].unique().to_list(), key=catalogue.backend_key)
@@ -75,8 +76,22 @@ def metric_bars(
             if row == 0 and col == len(models) - 1 and pops:
                 ax.legend(fontsize=7, loc="best")
             ax.set_ylim(bottom=0)
-    fig.suptitle(f"{split} split: mean over users with 95% t interval")
+    fig.suptitle(f"{split} split: mean over users with {settings.confidence * 100:g}% t interval")
     _save(fig, path)
+
+
+def wilson_interval(hits: int, n: int, confidence: float) -> tuple[float, float]:
+    """Wilson score interval of a binomial share: unlike the normal approximation it stays in
+    [0, 1] and is sensible for shares near 0 or 1 and for few users."""
+    from scipy.stats import norm
+
+    if n == 0:
+        return (float("nan"), float("nan"))
+    z = float(norm.ppf(0.5 + confidence / 2))
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 def per_user_distributions(
@@ -87,11 +102,14 @@ def per_user_distributions(
     path: str | os.PathLike[str],
     metrics: tuple[str, ...] = ("ndcg", "recall", "hitrate"),
 ) -> None:
-    """Share of users reaching at least x, per backend: the whole distribution, zeros included.
+    """Per metric, the form that says something about users.
 
-    Most users of a top-K evaluation score 0, which flattens box or violin plots; a
-    survival curve shows both the share of users with any hit (its value just above 0)
-    and how far the rest get.
+    NDCG and recall: the share of users reaching at least x, per backend (a survival curve):
+    most users of a top-K evaluation score 0, which flattens box or violin plots; the curve
+    shows both the share with any hit (its value just above 0) and how far the rest get.
+    HR@K is 0 or 1 per user (with one seed), so its curve is a flat line: it is drawn as what it
+    is, the share of users with a hit, with a Wilson interval at `report.confidence` (users
+    whose seed-averaged HR lies strictly between 0 and 1 count as the share of their seeds).
     """
     part = averaged.filter(pl.col("split") == split)
     models, _ = _models(part, catalogue)
@@ -104,28 +122,55 @@ def per_user_distributions(
         own = part.filter(pl.col("model") == model)
         for row, metric in enumerate(metrics):
             ax = axes[row, col]
-            for backend in backends:
-                values = own.filter(pl.col("backend") == backend)[metric].to_numpy()
-                if values.size == 0:
-                    continue
-                ordered = np.sort(values)
-                xs = np.unique(ordered)
-                share = 1.0 - np.searchsorted(ordered, xs, side="left") / ordered.size  # share >= xs[j]
-                if xs[0] > 0:
-                    xs, share = np.concatenate([[0.0], xs]), np.concatenate([[1.0], share])
-                # "pre": share >= x is share[j] for every x in (xs[j-1], xs[j]].
-                ax.step(xs, share, where="pre", color=colours[backend], label=backend_label(backend, catalogue), lw=1.2)
-            ax.set_ylim(0, 1.02)
-            ax.set_xlim(left=0)
-            ax.set_xlabel(f"{METRIC_LABELS[metric]}@{settings.k} (per user, mean over seeds)", fontsize=8)
-            if col == 0:
-                ax.set_ylabel("share of users ≥ x")
+            if metric == "hitrate":
+                _hit_shares(ax, own, backends, colours, settings, catalogue)
+            else:
+                _survival(ax, own, metric, backends, colours, settings, catalogue)
             if row == 0:
                 ax.set_title(model_label(model, catalogue))
-                ax.legend(fontsize=7, loc="upper right")
+                if metric != "hitrate":
+                    ax.legend(fontsize=7, loc="upper right")
+            if col == 0 and metric != "hitrate":
+                ax.set_ylabel("share of users ≥ x")
     fig.suptitle(f"{split} split: per-user metric distributions")
     fig.tight_layout()
     _save(fig, path)
+
+
+def _survival(ax, own: pl.DataFrame, metric: str, backends, colours, settings: ReportSettings, catalogue: Catalogue) -> None:
+    for backend in backends:
+        values = own.filter(pl.col("backend") == backend)[metric].to_numpy()
+        if values.size == 0:
+            continue
+        ordered = np.sort(values)
+        xs = np.unique(ordered)
+        share = 1.0 - np.searchsorted(ordered, xs, side="left") / ordered.size  # share >= xs[j]
+        if xs[0] > 0:
+            xs, share = np.concatenate([[0.0], xs]), np.concatenate([[1.0], share])
+        # "pre": share >= x is share[j] for every x in (xs[j-1], xs[j]].
+        ax.step(xs, share, where="pre", color=colours[backend], label=backend_label(backend, catalogue), lw=1.2)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlim(left=0)
+    ax.set_xlabel(f"{METRIC_LABELS[metric]}@{settings.k} (per user, mean over seeds)", fontsize=8)
+
+
+def _hit_shares(ax, own: pl.DataFrame, backends, colours, settings: ReportSettings, catalogue: Catalogue) -> None:
+    shown = [b for b in backends if own.filter(pl.col("backend") == b).height]
+    for y, backend in enumerate(shown):
+        values = own.filter(pl.col("backend") == backend)["hitrate"].to_numpy()
+        n = values.size
+        share = float(values.mean())
+        low, high = wilson_interval(int(round(share * n)), n, settings.confidence)
+        ax.errorbar(
+            share, y, xerr=[[share - low], [high - share]], fmt="o", color=colours[backend], capsize=3, ms=5
+        )
+    ax.set_yticks(range(len(shown)), [backend_label(b, catalogue) for b in shown], fontsize=7)
+    ax.set_ylim(-0.6, len(shown) - 0.4)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel(
+        f"share of users with a hit (HR@{settings.k}), {settings.confidence * 100:g}% Wilson interval", fontsize=8
+    )
 
 
 def mir_vs_recs(

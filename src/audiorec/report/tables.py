@@ -103,7 +103,7 @@ def table3(
     test_name = {"sign_flip": "sign-flip randomisation test", "paired_t": "paired t-test"}[settings.test]
     notes = [
         f"Means over {', '.join(map(str, n_users))} users, each user's metrics averaged over "
-        f"{'/'.join(map(str, n_seeds))} seed(s); 95% intervals and every test are in metrics.csv and "
+        f"{'/'.join(map(str, n_seeds))} seed(s); {settings.confidence * 100:g}% intervals and every test are in metrics.csv and "
         "significance.csv.",
         f"{HIGHER}/{LOWER}: significantly higher/lower than the model's baseline ({BASELINE}) by the "
         f"{test_name}, Holm-adjusted p < {settings.alpha} within model × split × metric.",
@@ -248,7 +248,7 @@ def report_markdown(
     ref3 = with_reference and settings.k == PAPER_K
     cold = (protocol or {}).get("protocol") == "cold_items"
     if cold:
-        from audiorec.analysis.cold_start import cold_start_intro
+        from audiorec.report.cold_start import cold_start_intro
 
         sections = [f"# {dataset}: cold-start items\n", cold_start_intro(protocol or {}, settings.k) + "\n"]
     else:

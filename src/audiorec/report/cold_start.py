@@ -27,7 +27,7 @@ def cold_start_intro(protocol: Mapping[str, Any], k: int) -> str:
     return (
         f"Protocol `cold_items`: {' and '.join(held) or 'no track'} held out of training entirely; "
         "val/test ask only for those *cold* tracks (test-period pairs new to the user, by users present in "
-        f"train). Each top-{k} list ranks {pool}; a user's train tracks are never recommended. "
+        f"train). Each top-{k} list ranks {pool}; the tracks a user is known to have heard (known.parquet) are never recommended. "
         "KNN scores cold tracks by their audio vectors directly, the Shallow Net and BERT4Rec through their "
         "frozen content projection. `pop` gives every cold track zero popularity and the `random` backend "
         "has no content for them (their vectors were never trained): those rows are the floor, what a "
