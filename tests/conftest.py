@@ -80,6 +80,22 @@ TINY_SYNTHETIC: dict[str, Any] = {
 }
 
 
+def write_known(split_dir: Path) -> None:
+    """known.parquet for hand-planted split parts: what every ranking excludes.
+
+    The split writes the whole train window of the val/test users; planted parts have no
+    listens outside train, so that is their train pairs.
+    """
+    import polars as pl
+
+    from audiorec.data.split import KNOWN_SCHEMA
+
+    train = pl.read_parquet(split_dir / "train.parquet")
+    asked = pl.concat([pl.read_parquet(split_dir / f"{p}.parquet") for p in ("val", "test")])["user_id"].unique()
+    known = train.filter(pl.col("user_id").is_in(asked.implode())).select("user_id", "track_id").unique()
+    known.sort("user_id", "track_id").cast(KNOWN_SCHEMA).write_parquet(split_dir / "known.parquet")
+
+
 def tiny_config(**overrides: Any) -> dict[str, Any]:
     """A complete workflow config whose single dataset, `tiny`, is a small synthetic one.
 

@@ -19,7 +19,7 @@ import polars as pl
 import pytest
 
 from audiorec.extraction.store import write_embeddings
-from tests.conftest import run_workflow, tiny_config
+from tests.conftest import run_workflow, tiny_config, write_known
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 
@@ -51,6 +51,7 @@ def plant(root: Path) -> None:
              "timestamp": [datetime(2019, 6, 1) + timedelta(minutes=r[2]) for r in part], "plays": [1] * len(part)},
             schema={"user_id": pl.String, "track_id": pl.String, "timestamp": pl.Datetime("us"), "plays": pl.Int64},
         ).write_parquet(split / f"{name}.parquet")
+    write_known(split)
     genre = np.eye(3)[[int(t[1]) for t in tracks]]
     layers = np.stack([s * genre + 0.5 * rng.standard_normal((30, 3)) for s in (0.0, 0.5, 1.0)], axis=1)
     layers = layers.astype(np.float16).astype(np.float32)  # on the float16 grid: /layers == /embeddings

@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 import torch
-from tests.conftest import ROOT, run_workflow
+from tests.conftest import ROOT, run_workflow, write_known
 
 from audiorec.extraction.store import write_embeddings
 
@@ -48,6 +48,7 @@ def write_inputs(root):
             {"user_id": [r[0] for r in part], "track_id": [r[1] for r in part], "timestamp": [r[2] for r in part], "plays": [1] * len(part)},
             schema={"user_id": pl.String, "track_id": pl.String, "timestamp": pl.Datetime("us"), "plays": pl.Int64},
         ).write_parquet(split_dir / f"{name}.parquet")
+    write_known(split_dir)
     (root / "results/tiny/embeddings").mkdir(parents=True)
     write_embeddings(root / "results/tiny/embeddings/emb.h5", [f"t{i:02d}" for i in range(16)], rng.standard_normal((16, 4)))
 
