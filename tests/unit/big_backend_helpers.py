@@ -222,3 +222,33 @@ def save_encodecmae(folder: Path, *, shared_ff: bool = True, seed: int = 0) -> P
     (folder / "config.gin").write_text(CONFIG_GIN)
     (folder / "imports").write_text("encodecmae.tasks.models: tasks.models\n")
     return folder
+
+
+#: a tiny HTSAT (2 stages) + RoBERTa text tower, from the real ClapConfig
+CLAP_AUDIO_TINY = dict(spec_size=256, num_mel_bins=64, patch_embeds_hidden_size=8, depths=[1, 1],
+                       num_attention_heads=[1, 2], hidden_size=16, window_size=8, projection_hidden_size=16)
+CLAP_TEXT_TINY = dict(vocab_size=100, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                      intermediate_size=24, projection_hidden_size=16, max_position_embeddings=40)
+
+
+def save_clap(folder: Path, *, seed: int = 0, fusion: bool = False) -> Path:
+    """A random tiny ClapModel saved as laion/larger_clap_music is laid out (save_pretrained:
+    config.json + model.safetensors, the feature extractor's preprocessor_config.json);
+    `fusion`: a fused model (enable_fusion, truncation `fusion`) like laion/clap-htsat-fused."""
+    from transformers import ClapConfig, ClapFeatureExtractor, ClapModel
+
+    torch.manual_seed(seed)
+    audio = dict(CLAP_AUDIO_TINY, enable_fusion=fusion)
+    model = ClapModel(ClapConfig(text_config=CLAP_TEXT_TINY, audio_config=audio, projection_dim=8)).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+        for name, buf in model.named_buffers():
+            if "running_mean" in name:
+                buf.normal_(0, 0.5)
+            elif "running_var" in name:
+                buf.uniform_(0.5, 1.5)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    ClapFeatureExtractor(truncation="fusion" if fusion else "rand_trunc").save_pretrained(folder)
+    return folder
