@@ -1,4 +1,4 @@
-"""Check the MERT, MusicFM and EncodecMAE backends against their authors' own code, with
+"""Check the MERT, MusicFM, EncodecMAE and MuQ backends against their authors' own code, with
 identical random weights, at the published sizes (or tiny ones).
 
 Two steps in two Python environments, because upstream code needs its own era of libraries
@@ -17,6 +17,8 @@ No upstream code is part of this repository: point `--upstream` at your own chec
     # MERT (scripts/mert_hf of github.com/yizhilll/MERT), transformers 4.40 env:
     python benchmarks/verify_upstream.py make mert --upstream ~/src/MERT --size base --out /tmp/v/mert95
     python benchmarks/verify_upstream.py compare mert --out /tmp/v/mert95      # workflow env
+    # MuQ (src/muq of the muq==0.1.0 sdist on PyPI), transformers 4.40 + torchaudio + einops + easydict:
+    python benchmarks/verify_upstream.py make muq --upstream ~/src/muq-0.1.0/src/muq --size tiny --out /tmp/v/muq
 """
 
 from __future__ import annotations
@@ -153,6 +155,37 @@ def make_musicfm(upstream: Path, size: str, out: Path) -> None:
     np.savez(out / "reference.npz", means=np.stack(refs))
 
 
+def make_muq(upstream: Path, size: str, out: Path) -> None:
+    """MuQ from the `muq` package's own classes (`upstream` = its src/muq folder), saved as
+    PyTorchModelHubMixin saves OpenMuQ/MuQ-large-msd-iter: config.json + model.safetensors."""
+    import types
+
+    import torch
+    from safetensors.torch import save_file
+
+    # the package's __init__ also imports MuQ-MuLan (x_clip, text towers); MuQ alone needs none of it
+    package = types.ModuleType("muq")
+    package.__path__ = [str(upstream)]
+    sys.modules["muq"] = package
+    from muq.muq.muq import MuQ, MuQConfig
+
+    kwargs = {"tiny": dict(encoder_depth=2, conv_dim=16), "full": {}}[size]
+    stat = {"melspec_2048_cnt": 14282760192, "melspec_2048_mean": 6.768444971712967, "melspec_2048_std": 18.417922652295623}
+    config = MuQConfig(stat=stat, w2v2_config=dict(FACEBOOK_CONFORMER), use_rvq_target=True, codebook_size=4096, **kwargs)
+    torch.manual_seed(0)
+    model = MuQ(config).eval()
+    _perturb(model, 3)
+    out.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out / "model.safetensors"), metadata={"format": "pt"})
+    (out / "config.json").write_text(json.dumps(config.__dict__, default=str))
+    refs = []
+    for x in clips():
+        with torch.no_grad():
+            hidden = model(torch.from_numpy(x)[None], output_hidden_states=True).hidden_states
+        refs.append(torch.stack([h[0].mean(0) for h in hidden]).numpy())
+    np.savez(out / "reference.npz", means=np.stack(refs))
+
+
 def make_encodecmae(upstream: Path, size: str, out: Path) -> None:
     import torch
 
@@ -249,13 +282,14 @@ def compare(model: str, out: Path) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("step", choices=["make", "compare"])
-    parser.add_argument("model", choices=["mert", "musicfm", "encodecmae"])
+    parser.add_argument("model", choices=["mert", "musicfm", "encodecmae", "muq"])
     parser.add_argument("--upstream", type=Path, help="checkout of the upstream repository (make)")
-    parser.add_argument("--size", default="tiny", help="mert: tiny|base|large; musicfm: tiny|full; encodecmae: tiny|base")
+    parser.add_argument("--size", default="tiny", help="mert: tiny|base|large; musicfm, muq: tiny|full; encodecmae: tiny|base")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     if args.step == "make":
-        {"mert": make_mert, "musicfm": make_musicfm, "encodecmae": make_encodecmae}[args.model](args.upstream, args.size, args.out)
+        makers = {"mert": make_mert, "musicfm": make_musicfm, "encodecmae": make_encodecmae, "muq": make_muq}
+        makers[args.model](args.upstream, args.size, args.out)
     else:
         compare(args.model, args.out)
 

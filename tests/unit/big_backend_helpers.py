@@ -252,3 +252,56 @@ def save_clap(folder: Path, *, seed: int = 0, fusion: bool = False) -> Path:
     model.save_pretrained(folder)
     ClapFeatureExtractor(truncation="fusion" if fusion else "rand_trunc").save_pretrained(folder)
     return folder
+
+
+#: a tiny MuQ conformer: the fields of a wav2vec2-conformer config.json that MuQ's
+#: `w2v2_config` carries (the published one is facebook/wav2vec2-conformer-rope-large's)
+MUQ_W2V2 = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=48, hidden_act="swish",
+                position_embeddings_type="rotary", rotary_embedding_base=10000, max_source_positions=5000,
+                layer_norm_eps=1e-5, conv_depthwise_kernel_size=5, num_conv_pos_embeddings=8,
+                num_conv_pos_embedding_groups=2, feat_extract_activation="gelu", hidden_dropout=0.1,
+                attention_dropout=0.1, activation_dropout=0.1, conformer_conv_dropout=0.1, layerdrop=0.0,
+                do_stable_layer_norm=True, model_type="wav2vec2-conformer")
+
+
+def muq_config(**overrides: Any) -> dict[str, Any]:
+    """config.json as PyTorchModelHubMixin writes MuQConfig (every field), tiny sizes."""
+    config = dict(label_rate=25, num_codebooks=1, codebook_dim=16, codebook_size=16, features=["melspec_2048"],
+                  hop_length=240, n_mels=N_MELS, conv_dim=4, encoder_dim=32, encoder_depth=2, mask_hop=0.4,
+                  mask_prob=0.6, is_flash=False, stat={"melspec_2048_mean": 6.77, "melspec_2048_std": 18.4},
+                  w2v2_config=dict(MUQ_W2V2), use_rvq_target=True, use_vq_target=False, use_encodec_target=False,
+                  rvq_ckpt_path=None, recon_loss_ratio=None, resume_checkpoint=None, rvq_n_codebooks=8,
+                  rvq_multi_layer_num=1)
+    config.update(overrides)
+    return config
+
+
+def save_muq(folder: Path, seed: int = 0, **overrides: Any) -> Path:
+    """A random tiny MuQ as OpenMuQ/MuQ-large-msd-iter is laid out: config.json + model.safetensors
+    with `model.` keys, the Mel-RVQ target weights included (training-only), no mel buffers."""
+    from safetensors.torch import save_file
+
+    from audiorec.backends.muq_net import MuQNet, muq_architecture
+
+    config = muq_config(**overrides)
+    torch.manual_seed(seed)
+    shapes = {"conv.conv.0.conv1.weight": torch.zeros(config["conv_dim"], 1, 3, 3),
+              "conv.linear.weight": torch.zeros(config["encoder_dim"], 1),
+              "linear.weight": torch.zeros(config["codebook_size"], 1),
+              **{f"conformer.layers.{i}.x": torch.zeros(1) for i in range(config["encoder_depth"])}}
+    model = MuQNet(**muq_architecture(config, shapes)).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+        for name, buf in model.named_buffers():
+            if "running_mean" in name:
+                buf.normal_(0, 0.1)
+            elif "running_var" in name:
+                buf.uniform_(0.5, 1.5)
+    state = {"model." + k: v.contiguous() for k, v in model.state_dict().items() if not k.startswith("preprocessor_")}
+    state.update({"model.rvq.quantizers.0.codebook.weight": torch.randn(1024, 16),
+                  "model.rvq.quantizers.0.in_proj.parametrizations.weight.original0": torch.randn(16, 1, 1)})
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    write_json(folder / "config.json", config)
+    return folder
