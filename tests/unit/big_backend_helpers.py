@@ -305,3 +305,22 @@ def save_muq(folder: Path, seed: int = 0, **overrides: Any) -> Path:
     save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
     write_json(folder / "config.json", config)
     return folder
+
+
+#: a tiny SF-NFNet-F0 (the slow pathway narrowed; mule-torch's own MuleConfig fields)
+MULE_TINY = dict(slow_stem_channels=(2, 4, 8, 16), fusion_output_channels=(16, 32, 64, 96), slow_stage_out=(32, 64, 96, 96),
+                 slow_stage_in=(32, 64, 128, 192), slow_group_size=16, embedding_dim=288)
+
+
+def save_mule(folder: Path, seed: int = 0) -> Path:
+    """A random tiny MULE as matteospanio/mule is laid out (mule-torch's save_pretrained:
+    config.json + model.safetensors with the librosa mel filterbank and DFT buffers)."""
+    from mule_torch import MuleConfig, MuleModel
+
+    torch.manual_seed(seed)
+    model = MuleModel(MuleConfig(**MULE_TINY)).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    model.save_pretrained(folder)
+    return folder

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 import torch
-from big_backend_helpers import save_clap, save_encodecmae, save_mert, save_music2vec, save_musicfm, save_muq
+from big_backend_helpers import save_clap, save_encodecmae, save_mert, save_music2vec, save_mule, save_musicfm, save_muq
 
 from audiorec.backends.registry import build_backend
 
@@ -89,6 +89,7 @@ CASES: dict[str, tuple[Callable[[Path], Path], str, dict[str, Any], Callable[[st
     "encodecmae": (save_encodecmae, "model.pt", {}, _encodecmae_unused),
     "clap": (save_clap, "model.safetensors", {}, _clap_unused),
     "muq": (save_muq, "model.safetensors", {}, _muq_unused),
+    "mule": (save_mule, "model.safetensors", {}, lambda k: False),
 }
 #: module tensors a backend computes rather than loads (MuQ's mel filterbank and window,
 #: which its checkpoint does not hold: torchaudio computes them; checked in test_backend_muq.py)
