@@ -324,3 +324,48 @@ def save_mule(folder: Path, seed: int = 0) -> Path:
             p.add_(0.05 * torch.randn_like(p))
     model.save_pretrained(folder)
     return folder
+
+
+MULAN_CONFIG = {
+    "mulan": {"sr": 24000, "clip_secs": 10, "dim_latent": 8, "decoupled_contrastive_learning": True,
+              "hierarchical_contrastive_loss": False, "hierarchical_contrastive_loss_layers": None,
+              "sigmoid_contrastive_loss": False, "rank_contrast": True},
+    "audio_model": {"name": "OpenMuQ/MuQ-large-msd-iter", "model_dim": 32, "use_layer_idx": -1},
+    "text_model": {"name": "xlm-roberta-large", "model_dim": 1024, "use_layer_idx": -1},
+    "audio_transformer": {"dim": 16, "tf_depth": 2, "heads": 2, "dim_head": 8, "attn_dropout": 0.0, "ff_dropout": 0.0, "ff_mult": 4},
+    "text_transformer": {"dim": 16, "tf_depth": 2, "max_seq_len": 64, "dim_head": 8, "heads": 2, "attn_dropout": 0.0,
+                         "ff_dropout": 0.0, "ff_mult": 4},
+}
+
+
+def save_muq_mulan(folder: Path, seed: int = 0) -> tuple[Path, Path]:
+    """A random tiny MuQ-MuLan as OpenMuQ/MuQ-MuLan-large is laid out (config.json +
+    model.safetensors with `mulan.` keys: the fine-tuned MuQ, the audio transformer, both
+    projections, a text tower and the contrastive loss), and the MuQ config.json it names
+    (as OpenMuQ/MuQ-large-msd-iter serves it). Returns (MuLan folder, MuQ folder)."""
+    from safetensors.torch import load_file, save_file
+
+    from audiorec.backends.muq_mulan_net import MuLanAudio, mulan_architecture
+    from audiorec.backends.muq_net import MuQNet, muq_architecture
+
+    muq_dir = save_muq(folder / "muq", seed=seed)
+    muq_state = {k.removeprefix("model."): v for k, v in load_file(str(muq_dir / "model.safetensors")).items()}
+    torch.manual_seed(seed + 1)
+    muq = MuQNet(**muq_architecture(muq_config(), muq_state))
+    model = MuLanAudio(muq, **mulan_architecture(MULAN_CONFIG))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+        for name, buf in model.named_buffers():
+            if "running_var" in name:
+                buf.uniform_(0.5, 1.5)
+    state = {"mulan." + k: v.contiguous() for k, v in model.state_dict().items() if ".preprocessor_" not in k}
+    state.update({"mulan.audio.model.model.rvq.quantizers.0.codebook.weight": torch.randn(1024, 16),
+                  "mulan.text.model.embeddings.word_embeddings.weight": torch.randn(10, 16),
+                  "mulan.text_to_latents.weight": torch.randn(8, 16), "mulan.text_to_latents.bias": torch.randn(8),
+                  "mulan.contrast.temperatures": torch.randn(1, 1, 1)})
+    mulan = folder / "mulan"
+    mulan.mkdir(parents=True, exist_ok=True)
+    save_file(state, str(mulan / "model.safetensors"), metadata={"format": "pt"})
+    write_json(mulan / "config.json", MULAN_CONFIG)
+    return mulan, muq_dir

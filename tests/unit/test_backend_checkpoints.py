@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 import torch
-from big_backend_helpers import save_clap, save_encodecmae, save_mert, save_music2vec, save_mule, save_musicfm, save_muq
+from big_backend_helpers import save_clap, save_encodecmae, save_mert, save_music2vec, save_mule, save_musicfm, save_muq, save_muq_mulan
 
 from audiorec.backends.registry import build_backend
 
@@ -74,6 +74,12 @@ def _muq_unused(key: str) -> bool:
     return key.removeprefix("model.").startswith(TRAINING_ONLY)
 
 
+def _muq_mulan_unused(key: str) -> bool:
+    from audiorec.backends.muq_mulan import is_unused
+
+    return is_unused(key.removeprefix("mulan."))
+
+
 def _clap_unused(key: str) -> bool:
     from audiorec.backends.clap import unused_checkpoint_keys
 
@@ -90,16 +96,19 @@ CASES: dict[str, tuple[Callable[[Path], Path], str, dict[str, Any], Callable[[st
     "clap": (save_clap, "model.safetensors", {}, _clap_unused),
     "muq": (save_muq, "model.safetensors", {}, _muq_unused),
     "mule": (save_mule, "model.safetensors", {}, lambda k: False),
+    "muq_mulan": (lambda folder: save_muq_mulan(folder)[0], "model.safetensors", {}, _muq_mulan_unused),
 }
 #: module tensors a backend computes rather than loads (MuQ's mel filterbank and window,
 #: which its checkpoint does not hold: torchaudio computes them; checked in test_backend_muq.py)
-COMPUTED = {"muq": ("preprocessor_melspec_2048.",)}
+COMPUTED = {"muq": ("preprocessor_melspec_2048.",), "muq_mulan": ("audio.model.model.preprocessor_melspec_2048.",)}
 
 
 def loaded(case: str, tmp_path: Path) -> tuple[torch.nn.Module, dict[str, torch.Tensor], Callable[[str], bool]]:
     save, filename, extra, unused = CASES[case]
     folder = save(tmp_path / case)
     _perturb_file(folder / filename, seed=len(case))
+    if case == "muq_mulan":  # the MuQ config.json its config names, saved beside it
+        extra = {**extra, "muq_config": str(folder.parent / "muq")}
     backend = build_backend({"type": case.split("-")[0], "weights": str(folder), **extra})
     backend.load(torch.device("cpu"))
     return backend.model, _checkpoint(folder / filename), unused
