@@ -23,7 +23,16 @@ from audiorec.extraction.store import read_attrs, read_embeddings
 from tests.conftest import run_workflow
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-from big_backend_helpers import save_encodecmae, save_mert, save_music2vec, save_musicfm  # noqa: E402
+from big_backend_helpers import (  # noqa: E402
+    save_clap,
+    save_encodecmae,
+    save_mert,
+    save_mule,
+    save_music2vec,
+    save_musicfm,
+    save_muq,
+    save_muq_mulan,
+)
 
 h5py = pytest.importorskip("h5py")
 
@@ -52,6 +61,10 @@ def backends(weights: Path) -> dict[str, dict[str, Any]]:
         "music2vec": {"type": "music2vec", "weights": str(save_music2vec(weights / "music2vec")), **common},
         "musicfm": {"type": "musicfm", "weights": str(save_musicfm(weights / "musicfm")), "layer": "mean", **common},
         "encodecmae": {"type": "encodecmae", "weights": str(save_encodecmae(weights / "encodecmae")), **common},
+        "clap": {"type": "clap", "weights": str(save_clap(weights / "clap")), "layer": "stage1", **common},
+        "muq": {"type": "muq", "weights": str(save_muq(weights / "muq")), **common},
+        "mule": {"type": "mule", "weights": str(save_mule(weights / "mule")), **common},
+        "muq_mulan": {"type": "muq_mulan", **dict(zip(("weights", "muq_config"), map(str, save_muq_mulan(weights / "mulan")))), **common},
     }
 
 
@@ -87,22 +100,22 @@ def direct_layers(spec: dict[str, Any], path: Path) -> np.ndarray:
 
 
 @pytest.mark.slow  # one Snakemake run of 12 jobs, each importing torch + transformers: minutes on 2 cores
-@pytest.mark.parametrize("name", ["mert", "music2vec", "musicfm", "encodecmae"])
+@pytest.mark.parametrize("name", ["mert", "music2vec", "musicfm", "encodecmae", "clap", "muq", "mule", "muq_mulan"])
 def test_rows_equal_the_backend_at_its_own_rate_and_windows(built, name: str) -> None:
     work, specs = built
     h5 = work / f"results/tiny/embeddings/{name}.h5"
     ids, emb = read_embeddings(h5)
     assert ids == sorted(CLIP_SECONDS)
-    with h5py.File(h5, "r") as f:
-        layers = np.asarray(f["layers"][()], dtype=np.float32)
+    with h5py.File(h5, "r") as f:  # a one-layer backend (mule) stores /embeddings only
+        layers = np.asarray(f["layers"][()] if "layers" in f else f["embeddings"][()][:, None], dtype=np.float32)
     backend = build_backend(specs[name])
     assert layers.shape[:2] == (3, len(backend.layer_names))
     assert np.isfinite(emb).all() and np.isfinite(layers).all()
     # /embeddings is selected from the float32 means, /layers stores them as float16
     np.testing.assert_allclose(emb, backend.select(layers), rtol=2e-3, atol=2e-3)
     attrs = read_attrs(h5)
-    assert int(attrs["sample_rate"]) == {"music2vec": 16000}.get(name, 24000)
+    assert int(attrs["sample_rate"]) == {"music2vec": 16000, "mule": 16000, "clap": 48000}.get(name, 24000)
     for i, track in enumerate(ids):
         expected = direct_layers(specs[name], work / "ds" / "audios" / f"{track}.wav")
         # /layers is float16: compare at its precision
-        np.testing.assert_allclose(layers[i], expected, rtol=2e-3, atol=2e-3)
+        np.testing.assert_allclose(layers[i, :, : expected.shape[-1]], expected, rtol=2e-3, atol=2e-3)
