@@ -1,6 +1,7 @@
 """Snakemake end to end with the large backends on tiny models saved in their published
 layouts: a few clips of a Music4All-Onion-layout dataset at 22.05 kHz -> fetch_weights ->
-embed_shard -> gather, for MERT, Music2Vec, MusicFM and EncodecMAE in one run.
+embed_shard -> gather, for MERT, Music2Vec, MusicFM, EncodecMAE, CLAP, MuQ, MULE and MuQ-MuLan
+in one run.
 
 Each backend's row must equal the backend run directly on the clip resampled (soxr HQ, as
 librosa.load) to the rate it declares and cut into its windows, pooled by frames: a wrong
@@ -12,12 +13,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import librosa
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
 
+from audiorec.audio.decode import decode
 from audiorec.backends.registry import build_backend
 from audiorec.extraction.store import read_attrs, read_embeddings
 from tests.conftest import run_workflow
@@ -88,7 +89,10 @@ def direct_layers(spec: dict[str, Any], path: Path) -> np.ndarray:
     its windows, per-window layer means pooled by valid frames."""
     backend = build_backend(spec)
     backend.load(torch.device("cpu"))
-    audio, _ = librosa.load(path, sr=backend.sample_rate, mono=True)
+    # the workflow's decoder (soxr HQ, as librosa.load) rather than librosa.load itself: librosa's
+    # output can be one sample longer, and CLAP's repeat-padding of a short clip depends on its
+    # exact length (96000 samples repeat 5 times into 10 s; 96001 repeat 4 times + zeros)
+    audio = decode(path, backend.sample_rate)
     win = int(round(backend.window_seconds * backend.sample_rate))
     pieces = [audio[s : s + win] for s in range(0, len(audio), win)]
     total, frames = 0.0, 0
