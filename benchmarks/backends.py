@@ -2,7 +2,7 @@
 and peak memory, measured on randomly initialised models of the published sizes (built
 offline from their configs: same architecture, same cost) and on the tiny test sizes.
 
-    PYTHONPATH=src python benchmarks/backends.py                      # everything, ~10 min on 2 cores
+    PYTHONPATH=src python benchmarks/backends.py                      # everything, ~20 min on 2 cores
     PYTHONPATH=src python benchmarks/backends.py --only mert-95M,encodecmae-base --out benchmarks/out/backends.json
 
 Each model runs in its own process (peak RSS is per model). FLOPs are counted by
@@ -82,6 +82,82 @@ def _encodecmae(size: str):
     return b, b.model
 
 
+def _clap(size: str):
+    """LAION-CLAP's audio side. Full size: HTSAT-base as in laion/larger_clap_music's config
+    (128-wide patch embedding, depths 2-2-12-2), written out here since the hub is offline."""
+    import torch
+    from transformers import ClapAudioConfig, ClapAudioModelWithProjection, ClapFeatureExtractor
+
+    from audiorec.backends.registry import build_backend
+
+    sizes = {"tiny": dict(patch_embeds_hidden_size=8, depths=[1, 1], num_attention_heads=[1, 2], hidden_size=16,
+                          projection_hidden_size=16, projection_dim=8),
+             "larger": dict(patch_embeds_hidden_size=128, depths=[2, 2, 12, 2], num_attention_heads=[4, 8, 16, 32],
+                            hidden_size=1024, projection_hidden_size=768, projection_dim=512)}[size]
+    b = build_backend({"type": "clap", "weights": "random-init/offline"})
+    b.model = ClapAudioModelWithProjection(ClapAudioConfig(**sizes)).eval()
+    b.extractor = ClapFeatureExtractor(truncation="rand_trunc")
+    width, stages = sizes["patch_embeds_hidden_size"], len(sizes["depths"])
+    b._sizes = lambda: (width, stages, sizes["projection_dim"])  # noqa: SLF001 - no config.json offline
+    b.device = torch.device("cpu")
+    return b, b.model
+
+
+def _muq(size: str):
+    import torch
+
+    from audiorec.backends.muq_net import MuQNet
+    from audiorec.backends.registry import build_backend
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from verify_upstream import FACEBOOK_CONFORMER
+
+    kwargs = {"tiny": dict(n_mels=16, conv_dim=4, encoder_dim=32, encoder_depth=2, codebook_size=8,
+                           w2v2_config={**FACEBOOK_CONFORMER, "num_attention_heads": 2, "intermediate_size": 48,
+                                        "conv_depthwise_kernel_size": 5, "num_conv_pos_embeddings": 8,
+                                        "num_conv_pos_embedding_groups": 2}),
+              "large": dict(w2v2_config=FACEBOOK_CONFORMER)}[size]
+    stats = {"melspec_2048_mean": 6.77, "melspec_2048_std": 18.4}
+    b = build_backend({"type": "muq"})
+    b.model = MuQNet(**kwargs, stats=stats).eval()
+    b.device = torch.device("cpu")
+    return b, b.model
+
+
+def _muq_mulan(size: str):
+    import torch
+
+    from audiorec.backends.muq_mulan_net import MuLanAudio
+    from audiorec.backends.registry import build_backend
+
+    muq_backend, muq = _muq(size)
+    dims = {"tiny": dict(model_dim=32, dim=16, depth=2, dim_head=8, heads=2, ff_mult=4, dim_latent=8),
+            "large": dict(model_dim=1024, dim=768, depth=8, dim_head=64, heads=8, ff_mult=4, dim_latent=512)}[size]
+    b = build_backend({"type": "muq_mulan"})
+    b.model = MuLanAudio(muq, **dims).eval()
+    b._config = {"mulan": {"clip_secs": 10}, "audio_transformer": {"dim": dims["dim"], "tf_depth": dims["depth"]}}
+    b._muq_config = {"encoder_depth": len(muq.conformer.layers), "encoder_dim": muq.config.hidden_size}
+    b.device = torch.device("cpu")
+    return b, b.model
+
+
+def _mule(size: str):
+    import torch
+    from mule_torch import MuleConfig, MuleModel
+
+    from audiorec.backends.registry import build_backend
+
+    kwargs = {"tiny": dict(slow_stem_channels=(2, 4, 8, 16), fusion_output_channels=(16, 32, 64, 96),
+                           slow_stage_out=(32, 64, 96, 96), slow_stage_in=(32, 64, 128, 192), slow_group_size=16,
+                           embedding_dim=288),
+              "f0": {}}[size]
+    b = build_backend({"type": "mule"})
+    b.model = MuleModel(MuleConfig(**kwargs)).eval()  # the librosa filterbank is built here
+    b._config = {"embedding_dim": b.model.embedding_dim}
+    b.device = torch.device("cpu")
+    return b, b.model
+
+
 MODELS = {
     "mert-tiny": lambda: _wav2vec("mert", "tiny"),
     "mert-95M": lambda: _wav2vec("mert", "95M"),
@@ -92,6 +168,14 @@ MODELS = {
     "musicfm-330M": lambda: _musicfm("330M"),
     "encodecmae-tiny": lambda: _encodecmae("tiny"),
     "encodecmae-base": lambda: _encodecmae("base"),
+    "clap-tiny": lambda: _clap("tiny"),
+    "clap-larger": lambda: _clap("larger"),
+    "muq-tiny": lambda: _muq("tiny"),
+    "muq-large": lambda: _muq("large"),
+    "muq_mulan-tiny": lambda: _muq_mulan("tiny"),
+    "muq_mulan-large": lambda: _muq_mulan("large"),
+    "mule-tiny": lambda: _mule("tiny"),
+    "mule-f0": lambda: _mule("f0"),
 }
 
 

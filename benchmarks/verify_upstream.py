@@ -1,4 +1,4 @@
-"""Check the MERT, MusicFM and EncodecMAE backends against their authors' own code, with
+"""Check the MERT, MusicFM, EncodecMAE and MuQ backends against their authors' own code, with
 identical random weights, at the published sizes (or tiny ones).
 
 Two steps in two Python environments, because upstream code needs its own era of libraries
@@ -17,6 +17,8 @@ No upstream code is part of this repository: point `--upstream` at your own chec
     # MERT (scripts/mert_hf of github.com/yizhilll/MERT), transformers 4.40 env:
     python benchmarks/verify_upstream.py make mert --upstream ~/src/MERT --size base --out /tmp/v/mert95
     python benchmarks/verify_upstream.py compare mert --out /tmp/v/mert95      # workflow env
+    # MuQ (src/muq of the muq==0.1.0 sdist on PyPI), transformers 4.40 + torchaudio + einops + easydict:
+    python benchmarks/verify_upstream.py make muq --upstream ~/src/muq-0.1.0/src/muq --size tiny --out /tmp/v/muq
 """
 
 from __future__ import annotations
@@ -153,6 +155,108 @@ def make_musicfm(upstream: Path, size: str, out: Path) -> None:
     np.savez(out / "reference.npz", means=np.stack(refs))
 
 
+def make_muq(upstream: Path, size: str, out: Path) -> None:
+    """MuQ from the `muq` package's own classes (`upstream` = its src/muq folder), saved as
+    PyTorchModelHubMixin saves OpenMuQ/MuQ-large-msd-iter: config.json + model.safetensors."""
+    import types
+
+    import torch
+    from safetensors.torch import save_file
+
+    # the package's __init__ also imports MuQ-MuLan (x_clip, text towers); MuQ alone needs none of it
+    package = types.ModuleType("muq")
+    package.__path__ = [str(upstream)]
+    sys.modules["muq"] = package
+    from muq.muq.muq import MuQ, MuQConfig
+
+    kwargs = {"tiny": dict(encoder_depth=2, conv_dim=16), "full": {}}[size]
+    stat = {"melspec_2048_cnt": 14282760192, "melspec_2048_mean": 6.768444971712967, "melspec_2048_std": 18.417922652295623}
+    config = MuQConfig(stat=stat, w2v2_config=dict(FACEBOOK_CONFORMER), use_rvq_target=True, codebook_size=4096, **kwargs)
+    torch.manual_seed(0)
+    model = MuQ(config).eval()
+    _perturb(model, 3)
+    out.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out / "model.safetensors"), metadata={"format": "pt"})
+    (out / "config.json").write_text(json.dumps(config.__dict__, default=str))
+    refs = []
+    for x in clips():
+        with torch.no_grad():
+            hidden = model(torch.from_numpy(x)[None], output_hidden_states=True).hidden_states
+        refs.append(torch.stack([h[0].mean(0) for h in hidden]).numpy())
+    np.savez(out / "reference.npz", means=np.stack(refs))
+
+
+def make_muq_mulan(upstream: Path, size: str, out: Path) -> None:
+    """MuQ-MuLan's audio tower from the package's own classes. The text tower (XLM-RoBERTa from
+    the hub) and x_clip's tokenizer are replaced by stand-ins (the backend never reads them); the
+    MuQ the audio tower wraps is built from MuQConfig as `MuQ.from_pretrained` would. Saved as
+    PyTorchModelHubMixin saves OpenMuQ/MuQ-MuLan-large, the MuQ config.json in out/muq."""
+    import types
+
+    import torch
+    from safetensors.torch import save_file
+    from torch import nn
+
+    package = types.ModuleType("muq")
+    package.__path__ = [str(upstream)]
+    sys.modules["muq"] = package
+    tokenizer = types.ModuleType("x_clip.tokenizer")
+    tokenizer.tokenizer = types.SimpleNamespace(vocab_size=1)  # read when text.py defines its classes
+    sys.modules["x_clip"] = types.ModuleType("x_clip")
+    sys.modules["x_clip.tokenizer"] = tokenizer
+    from muq.muq.muq import MuQ, MuQConfig
+
+    depth = {"tiny": 2, "full": 12}[size]
+    stat = {"melspec_2048_cnt": 14282760192, "melspec_2048_mean": 6.768444971712967, "melspec_2048_std": 18.417922652295623}
+    muq_config = MuQConfig(stat=stat, w2v2_config=dict(FACEBOOK_CONFORMER), use_rvq_target=True, encoder_depth=depth)
+
+    class FromConfig:
+        @classmethod
+        def from_pretrained(cls, name, **kwargs):
+            return MuQ(muq_config)
+
+    package.MuQ = FromConfig
+    import muq.muq_mulan.muq_mulan as mm
+
+    class TextStandIn(nn.Module):
+        def __init__(self, dim=768, **kwargs):
+            super().__init__()
+            self.dim = dim
+            self.stand_in = nn.Linear(4, dim)
+
+    mm.TextTransformerPretrained = TextStandIn
+    config = {
+        "mulan": {"sr": 24000, "clip_secs": 10, "dim_latent": 512, "decoupled_contrastive_learning": True,
+                  "hierarchical_contrastive_loss": False, "hierarchical_contrastive_loss_layers": None,
+                  "sigmoid_contrastive_loss": False, "rank_contrast": True},
+        "audio_model": {"name": "OpenMuQ/MuQ-large-msd-iter", "model_dim": 1024, "use_layer_idx": -1},
+        "text_model": {"name": "xlm-roberta-large", "model_dim": 1024, "use_layer_idx": -1},
+        "audio_transformer": {"dim": 768, "tf_depth": {"tiny": 2, "full": 8}[size], "heads": 8, "dim_head": 64,
+                              "attn_dropout": 0.0, "ff_dropout": 0.0, "ff_mult": 4},
+        "text_transformer": {"dim": 768, "tf_depth": 8, "max_seq_len": 1024, "dim_head": 64, "heads": 8,
+                             "attn_dropout": 0.0, "ff_dropout": 0.0, "ff_mult": 4},
+    }
+    torch.manual_seed(0)
+    model = mm.MuQMuLan(config).eval()
+    _perturb(model, 4)
+    out.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out / "model.safetensors"), metadata={"format": "pt"})
+    (out / "config.json").write_text(json.dumps(config))
+    (out / "muq").mkdir(exist_ok=True)
+    (out / "muq" / "config.json").write_text(json.dumps(muq_config.__dict__, default=str))
+    mulan = model.mulan
+    refs = []
+    for x in clips():
+        wav = model._get_all_clips(torch.from_numpy(x))  # one clip: all are shorter than 10 s
+        with torch.no_grad():
+            hidden = mulan.audio.model(wav, output_hidden_states=True).hidden_states
+            final, layers = mulan.audio(wav, return_all_layers=True, return_mean=False)
+            latent = mulan.get_audio_latents(wav)[0]
+        rows = [h[0].mean(0) for h in hidden] + [h[0].mean(0) for h in layers] + [final[0].mean(0), latent]
+        refs.append(torch.stack([nn.functional.pad(r, (0, 1024 - r.shape[0])) for r in rows]).numpy())
+    np.savez(out / "reference.npz", means=np.stack(refs))
+
+
 def make_encodecmae(upstream: Path, size: str, out: Path) -> None:
     import torch
 
@@ -220,7 +324,10 @@ def compare(model: str, out: Path) -> dict[str, float]:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     from audiorec.backends.registry import build_backend
 
-    backend = build_backend({"type": model, "weights": str(out)})
+    spec = {"type": model, "weights": str(out)}
+    if (out / "muq" / "config.json").is_file():  # muq_mulan: the MuQ config beside it
+        spec["muq_config"] = str(out / "muq")
+    backend = build_backend(spec)
     backend.load(torch.device("cpu"))
     batch = clips()
     lengths = torch.tensor([len(x) for x in batch])
@@ -249,13 +356,15 @@ def compare(model: str, out: Path) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("step", choices=["make", "compare"])
-    parser.add_argument("model", choices=["mert", "musicfm", "encodecmae"])
+    parser.add_argument("model", choices=["mert", "musicfm", "encodecmae", "muq", "muq_mulan"])
     parser.add_argument("--upstream", type=Path, help="checkout of the upstream repository (make)")
-    parser.add_argument("--size", default="tiny", help="mert: tiny|base|large; musicfm: tiny|full; encodecmae: tiny|base")
+    parser.add_argument("--size", default="tiny", help="mert: tiny|base|large; musicfm, muq, muq_mulan: tiny|full; encodecmae: tiny|base")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     if args.step == "make":
-        {"mert": make_mert, "musicfm": make_musicfm, "encodecmae": make_encodecmae}[args.model](args.upstream, args.size, args.out)
+        makers = {"mert": make_mert, "musicfm": make_musicfm, "encodecmae": make_encodecmae, "muq": make_muq,
+                  "muq_mulan": make_muq_mulan}
+        makers[args.model](args.upstream, args.size, args.out)
     else:
         compare(args.model, args.out)
 

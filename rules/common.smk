@@ -6,11 +6,37 @@
 # adding or changing one backend/model re-runs only its jobs and the report.
 
 import datetime
+import importlib.util
+import json
 import re
+import sys
+import tempfile
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
+
+
+# --- backend declarations (src/audiorec/backends/{type}.yaml) ---
+
+
+def _load_declarations_module():
+    """audiorec.backends.declarations, loaded by file path: it needs only PyYAML, so the
+    Snakefile reads the same declarations as the library without importing audiorec."""
+    path = Path(workflow.basedir) / "src" / "audiorec" / "backends" / "declarations.py"
+    spec = importlib.util.spec_from_file_location("_audiorec_backend_declarations", path)
+    loaded = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = loaded  # dataclasses look their module up there
+    spec.loader.exec_module(loaded)
+    return loaded
+
+
+_declarations = _load_declarations_module()
+try:
+    BACKEND_DECLARATIONS = _declarations.read_declarations(Path(workflow.basedir) / "src" / "audiorec" / "backends")
+    CONFIG_SCHEMA = _declarations.load_config_schema(Path(workflow.basedir))
+except _declarations.DeclarationError as _err:
+    raise WorkflowError(str(_err)) from None
 
 
 # --- config: fill implied names, validate with schema defaults, check cross-references ---
@@ -51,10 +77,8 @@ def _schema_problems():
     the real cause first. (A value failing inside a type-specific block, e.g. `epochs: 0`,
     also makes every key of that block "unevaluated"; that echo is left out.)"""
     import jsonschema
-    import yaml
 
-    schema = yaml.safe_load((Path(workflow.basedir) / "schemas" / "config.schema.yaml").read_text())
-    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(config))
+    errors = list(jsonschema.Draft202012Validator(CONFIG_SCHEMA).iter_errors(config))
     specific = [e for e in errors if e.validator != "unevaluatedProperties"]
     echoes = [
         e
@@ -98,15 +122,25 @@ _fill_types("backends")
 _fill_types("models")
 _split_dates_as_text()
 _fill_same_data()
+
+def _validate_config():
+    """validate() with defaults filled in, against the schema file plus the backend
+    declarations (validate() reads a file, so the full schema is written to a temporary one)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        schema_file = Path(tmp) / "config.schema.json"
+        schema_file.write_text(json.dumps(CONFIG_SCHEMA))
+        validate(config, str(schema_file))
+
+
 try:
-    validate(config, "../schemas/config.schema.yaml")
+    _validate_config()
 except WorkflowError:
     _problems = _schema_problems()
     if not _problems:
         raise
     raise WorkflowError(
         "config error: the config does not match schemas/config.schema.yaml (every setting, its type and "
-        "default are described there):\n  " + "\n  ".join(_problems)
+        "default are described there; a backend type's own settings in src/audiorec/backends/{type}.yaml):\n  " + "\n  ".join(_problems)
     ) from None
 # Each instance's settings in canonical order; the order of the instances themselves (which
 # the report's tables follow) is kept.
@@ -232,22 +266,20 @@ def embeddings_for(wildcards):
 # --- embeddings (extraction engine; scripts/embed_*.py, src/audiorec/extraction/) ---
 
 WEIGHTS_DIR = "resources/weights"
-# Backend types whose `has_weights` is True: they get a `fetch_weights` job. This file cannot
-# import audiorec, so the names are kept here; tests/unit/test_extraction_rules.py keeps
-# them in step with the classes.
-WEIGHTED_BACKEND_TYPES = ("musicnn", "mert", "music2vec", "musicfm", "encodecmae", "jukebox")
+# Backend types that download weights (declaration `weights: true`): they get a `fetch_weights` job.
+WEIGHTED_BACKEND_TYPES = tuple(t for t, d in BACKEND_DECLARATIONS.items() if d.weights)
 # Backend settings that never change the vectors: left out of params (changing them re-runs
 # nothing) and read from the config by the scripts.
 RUNTIME_BACKEND_KEYS = ("num_workers", "max_fail_share")
 
-# Backend types whose weights and extraction need their own conda env (envs/{type}.yaml:
-# Jukebox's OpenAI code); every other type runs in envs/extract.yaml.
-OWN_ENV_BACKEND_TYPES = ("jukebox",)
+# Backend types whose weights and extraction need their own conda env (declaration `env:`
+# other than extract, e.g. Jukebox's OpenAI code); every other type runs in envs/extract.yaml.
+OWN_ENV_BACKEND_TYPES = tuple(t for t, d in BACKEND_DECLARATIONS.items() if d.env != "extract")
 
 
 def backend_env(wildcards):
-    kind = backend_spec(wildcards.backend)["type"]
-    return f"../envs/{kind}.yaml" if kind in OWN_ENV_BACKEND_TYPES else "../envs/extract.yaml"
+    """envs/{env}.yaml of the backend's declaration (extract.yaml for most)."""
+    return f"../envs/{BACKEND_DECLARATIONS[backend_spec(wildcards.backend)['type']].env}.yaml"
 
 
 def backend_params(backend, drop=()):
@@ -261,10 +293,10 @@ def backend_params(backend, drop=()):
 
 # --- GPU routing (profiles/slurm gives rules embed_shard_gpu and train a GPU) ---
 
-# Backend types that run a pretrained network on the audio, which a GPU speeds up; the others
-# (oracle, mfcc) compute on the CPU and go to rule embed_shard, which asks for no GPU.
-# tests/unit/test_gpu_routing.py keeps this in step with the backend classes.
-GPU_BACKEND_TYPES = ("musicnn", "mert", "music2vec", "musicfm", "encodecmae", "jukebox")
+# Backend types that run a pretrained network on the audio (declaration `network: true`), which
+# a GPU speeds up; the others (oracle, mfcc) compute on the CPU and go to rule embed_shard,
+# which asks for no GPU.
+GPU_BACKEND_TYPES = tuple(t for t, d in BACKEND_DECLARATIONS.items() if d.network)
 
 
 def backend_uses_gpu(backend):
@@ -373,17 +405,15 @@ def split_catalogue(wildcards):
     return []
 
 
-# Backend types whose cache holds several layers (`/layers`); jukebox when `layers` lists
-# several. tests/unit/test_layer_sweep.py keeps this in step with the backend classes.
-LAYERED_BACKEND_TYPES = ("musicnn", "mert", "music2vec", "musicfm", "encodecmae")
+# Backend types whose cache always holds several layers (`/layers`; declaration `layered: true`);
+# a type whose `layered` names a list setting (jukebox: `layers`) has them when it lists several.
+LAYERED_BACKEND_TYPES = tuple(t for t, d in BACKEND_DECLARATIONS.items() if d.layered is True)
 SWEEP_MODEL_TYPES = ("knn", "shallow", "bert4rec")
 
 
 def backend_has_layers(backend):
     spec = backend_spec(backend)
-    if spec["type"] == "jukebox":
-        return len(spec.get("layers") or []) > 1
-    return spec["type"] in LAYERED_BACKEND_TYPES
+    return BACKEND_DECLARATIONS[spec["type"]].has_layers(spec)
 
 
 def _check_layer_sweep():

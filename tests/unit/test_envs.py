@@ -190,6 +190,11 @@ def _imports_of(path: Path, module: str, top_level_only: bool = False) -> tuple[
             match = re.fullmatch(r"(audiorec(?:\.\w+)+):\w+", node.value)
             if match:
                 add(match[1])
+    if "read_declarations()" in path.read_text():
+        # the registry's lazy imports: the classes the backend declarations name
+        from audiorec.backends.declarations import read_declarations
+
+        ours |= {d.module for d in read_declarations().values()}
     if "importlib.import_module" in path.read_text() and path.name == "__init__.py":
         # a package importing its own submodules by name (audiorec.data.synthetic)
         ours |= {f"{module}.{p.stem}" for p in path.parent.glob("*.py") if p.name != "__init__.py"}
@@ -240,11 +245,11 @@ def _rule_blocks() -> dict[str, dict[str, str]]:
     return rules
 
 
-def _common_constant(name: str) -> tuple[str, ...]:
-    import ast
+def _own_env_types() -> dict[str, str]:
+    """Backend types whose jobs run in their own env (declaration `env:`), with that env."""
+    from audiorec.backends.declarations import read_declarations
 
-    match = re.search(rf"^{name} = (\(.*?\))$", (RULES / "common.smk").read_text(), re.M | re.S)
-    return ast.literal_eval(match[1]) if match else ()
+    return {t: d.env for t, d in read_declarations().items() if d.env != "extract"}
 
 
 def _env_packages(env_file: Path) -> set[str]:
@@ -260,7 +265,7 @@ def _jobs_and_envs() -> list[tuple[str, Path, Path, set[str]]]:
     """(rule, script, env file, modules whose functions never run there) for every rule with
     a script; an env chosen per backend (rules/common.smk: backend_env) counts once per env
     it picks. Backends with their own env (OWN_ENV_BACKEND_TYPES) only load and embed in it."""
-    own = _common_constant("OWN_ENV_BACKEND_TYPES")
+    own = _own_env_types()
     from audiorec.backends.registry import BACKEND_TYPES
 
     own_modules = {BACKEND_TYPES[t].split(":")[0] for t in own}
@@ -272,11 +277,11 @@ def _jobs_and_envs() -> list[tuple[str, Path, Path, set[str]]]:
         script = Path(entry["script"])
         if entry["conda"].endswith(".yaml"):
             env = Path(entry["conda"])
-            out.append((rule, script, env, set() if env.stem in own else own_modules))
+            out.append((rule, script, env, set() if env.stem in own.values() else own_modules))
         else:
             assert entry["conda"] == "backend_env", f"rule {rule}: unknown env function {entry['conda']}"
             out.append((rule, script, ROOT / "envs" / "extract.yaml", own_modules))
-            out += [(rule, script, ROOT / "envs" / f"{t}.yaml", set()) for t in own]
+            out += [(rule, script, ROOT / "envs" / f"{env}.yaml", set()) for env in sorted(set(own.values()))]
     return out
 
 

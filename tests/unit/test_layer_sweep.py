@@ -29,6 +29,7 @@ from audiorec.analysis.layer_sweep_report import (
     summarise_sweeps,
 )
 from audiorec.backends import registry
+from audiorec.backends.declarations import read_declarations
 from audiorec.evaluation.metrics import per_user_metrics
 from audiorec.extraction.store import LayerInfo, write_embeddings
 from audiorec.models.run import RunPaths, train_run
@@ -51,12 +52,13 @@ def smk_constant(name: str) -> tuple:
 
 
 @pytest.mark.parametrize("type_name", sorted(registry.BACKEND_TYPES))
-def test_layered_types_in_common_smk_match_the_backends(type_name):
+def test_layered_declarations_match_the_backends(type_name):
+    declaration = read_declarations()[type_name]
     backend = registry.build_backend({"type": type_name})
-    layered = type_name in smk_constant("LAYERED_BACKEND_TYPES")
-    assert (len(backend.layer_names) > 1) == layered, (type_name, backend.layer_names)
+    assert (len(backend.layer_names) > 1) == declaration.has_layers({}), (type_name, backend.layer_names)
     if type_name == "jukebox":  # counted when several prior layers are cached
-        assert len(registry.build_backend({"type": "jukebox", "layers": [12, 36]}).layer_names) == 2
+        spec = {"type": "jukebox", "layers": [12, 36]}
+        assert len(registry.build_backend(spec).layer_names) == 2 and declaration.has_layers(spec)
 
 
 def test_sweep_model_types_agree():
@@ -244,7 +246,8 @@ def test_the_sweep_runs_no_backend_or_extraction_code(split_dir, tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "LOADED ['audiorec.backends.base', 'audiorec.backends.registry']" in done.stdout or "LOADED []" in done.stdout, done.stdout
+    registry_only = "LOADED ['audiorec.backends.base', 'audiorec.backends.declarations', 'audiorec.backends.registry']"
+    assert registry_only in done.stdout or "LOADED []" in done.stdout, done.stdout
     assert (tmp_path / "m.parquet").exists()
 
 

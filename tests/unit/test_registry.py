@@ -5,16 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
-
 from audiorec.backends.base import Backend
+from audiorec.backends.declarations import load_config_schema
 from audiorec.backends.registry import BACKEND_TYPES, UnknownBackendError, backend_class, build_backend
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _schema() -> dict:
-    return yaml.safe_load((ROOT / "schemas" / "config.schema.yaml").read_text())
+    return load_config_schema(ROOT)
 
 
 def test_schema_enum_lists_exactly_the_registered_types() -> None:

@@ -40,9 +40,9 @@ def _plan_error(tmp_path: Path, config: dict) -> str:
 
 def test_unknown_backend_type_lists_the_known_ones(tmp_path: Path) -> None:
     config = _default_config()
-    config["backends"]["clap"] = {"type": "clap"}
+    config["backends"]["wav2vec9"] = {"type": "wav2vec9"}  # (`clap` was the example until it became a type)
     out = _plan_error(tmp_path, config)
-    assert "clap" in out
+    assert "wav2vec9" in out
     assert "mert" in out and "musicnn" in out  # the known types are listed
 
 

@@ -8,19 +8,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from .base import Backend, BackendError
+from .declarations import read_declarations
 
-#: type name -> "module:Class"; the schema's `backend.type` enum lists the same names
-#: (tests/unit/test_registry.py keeps them in step).
-BACKEND_TYPES: dict[str, str] = {
-    "oracle": "audiorec.backends.oracle:OracleBackend",
-    "mfcc": "audiorec.backends.mfcc:MFCCBackend",
-    "musicnn": "audiorec.backends.musicnn:MusiCNNBackend",
-    "mert": "audiorec.backends.mert:MERTBackend",
-    "music2vec": "audiorec.backends.music2vec:Music2VecBackend",
-    "musicfm": "audiorec.backends.musicfm:MusicFMBackend",
-    "encodecmae": "audiorec.backends.encodecmae:EncodecMAEBackend",
-    "jukebox": "audiorec.backends.jukebox:JukeboxBackend",
-}
+#: type name -> "module:Class", from the declarations (src/audiorec/backends/{type}.yaml):
+#: a backend type is declared once, there, and the schema and the workflow read the same files.
+BACKEND_TYPES: dict[str, str] = {name: d.target for name, d in read_declarations().items()}
 
 
 class UnknownBackendError(BackendError, KeyError):

@@ -55,7 +55,8 @@ class ReferenceError(ValueError):
 
 
 def read_mir_scores(path: str | os.PathLike[str] | None) -> pl.DataFrame:
-    """A Table-4-style CSV: `type` (backend type), optional `name`, then one numeric column per MIR task.
+    """A Table-4-style CSV: `type` (backend type), optional `name`, then one numeric column per MIR task,
+    and optionally `source` (text: where the row's numbers were published; not shown as a task).
 
     Empty cells mean "not reported". Task columns keep the CSV's order so the report
     shows them as the user wrote them.
@@ -71,7 +72,7 @@ def read_mir_scores(path: str | os.PathLike[str] | None) -> pl.DataFrame:
         )
     if "name" not in frame.columns:
         frame = frame.with_columns(pl.col("type").alias("name"))
-    tasks = [c for c in frame.columns if c not in ("type", "name")]
+    tasks = [c for c in frame.columns if c not in ("type", "name", "source")]
     if not tasks:
         raise ReferenceError(f"{source}: no MIR score columns besides `type` and `name`")
     bad = [c for c in tasks if not frame.schema[c].is_numeric() and frame[c].null_count() < len(frame)]
