@@ -10,7 +10,6 @@ import re
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
 
 
 # --- config: fill implied names, validate with schema defaults, check cross-references ---
@@ -53,8 +52,7 @@ def _schema_problems():
     import jsonschema
     import yaml
 
-    schema = yaml.safe_load((Path(workflow.basedir) / "schemas" / "config.schema.yaml").read_text())
-    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(config))
+    errors = list(jsonschema.Draft202012Validator(CONFIG_SCHEMA).iter_errors(config))
     specific = [e for e in errors if e.validator != "unevaluatedProperties"]
     echoes = [
         e
@@ -64,6 +62,72 @@ def _schema_problems():
     ]
     kept = sorted((e for e in errors if e not in echoes), key=lambda e: -len(e.absolute_path))
     return [f"{'.'.join(map(str, e.absolute_path)) or '(top level)'}: {e.message}" for e in kept]
+
+
+# --- model types: one declaration each (src/audiorec/models/<type>.yaml, `model_dirs`) ---
+
+MODEL_DECLARATION_KEYS = {"type", "label", "summary", "gpu", "inputs", "extra_inputs", "scores_unseen_tracks", "uses", "settings"}
+
+
+def _model_declarations():
+    """type -> declaration (a dict, plus `dir`: its folder), as audiorec.models.registry reads
+    them: the package's, then those of the config's `model_dirs`."""
+    import yaml
+
+    folders = [Path(workflow.basedir) / "src" / "audiorec" / "models"]
+    folders += [Path(d) for d in config.get("model_dirs") or []]
+    found = {}
+    for folder in folders:
+        if not folder.is_dir():
+            raise WorkflowError(f"config error: model_dirs lists {folder}, which is not a folder")
+        for path in sorted(folder.glob("*.yaml")):
+            decl = yaml.safe_load(path.read_text()) or {}
+            if set(decl) - MODEL_DECLARATION_KEYS or decl.get("type") != path.stem:
+                raise WorkflowError(
+                    f"model declaration {path}: needs `type: {path.stem}` and takes only {sorted(MODEL_DECLARATION_KEYS)}"
+                )
+            if decl["type"] in found:
+                raise WorkflowError(f"model type {decl['type']!r} is declared twice: in {found[decl['type']]['dir']} and {folder}")
+            found[decl["type"]] = {**decl, "dir": str(folder)}
+    return found
+
+
+def _config_schema():
+    """schemas/config.schema.yaml with every declared model type's settings added to `$defs/model`."""
+    import yaml
+
+    schema = yaml.safe_load((Path(workflow.basedir) / "schemas" / "config.schema.yaml").read_text())
+    model = schema["$defs"]["model"]
+    model["properties"]["type"]["enum"] = list(MODEL_DECLARATIONS)
+    for kind, decl in MODEL_DECLARATIONS.items():
+        then = {"properties": decl.get("settings") or {}}
+        shared = [{"$ref": f"#/$defs/model_{block}"} for block in decl.get("uses") or []]
+        if shared:
+            then["allOf"] = shared
+        model["allOf"].append({"if": {"properties": {"type": {"const": kind}}, "required": ["type"]}, "then": then})
+    return schema
+
+
+def _validate_with_defaults(data, schema):
+    """Validate and fill in the schema's defaults (snakemake.utils.validate does the same, but
+    reads its schema from a file; this one is composed in memory)."""
+    import jsonschema
+    from jsonschema import validators
+
+    base = jsonschema.Draft202012Validator
+    check_properties = base.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, subschema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if isinstance(sub, dict) and "default" in sub:
+                    instance.setdefault(name, sub["default"])
+        yield from check_properties(validator, properties, instance, subschema)
+
+    try:
+        validators.extend(base, {"properties": set_defaults})(schema).validate(data)
+    except jsonschema.ValidationError as e:
+        raise WorkflowError(f"config error: {e.message}") from None
 
 
 def _fill_same_data():
@@ -98,15 +162,18 @@ _fill_types("backends")
 _fill_types("models")
 _split_dates_as_text()
 _fill_same_data()
+MODEL_DECLARATIONS = _model_declarations()
+CONFIG_SCHEMA = _config_schema()
 try:
-    validate(config, "../schemas/config.schema.yaml")
+    _validate_with_defaults(config, CONFIG_SCHEMA)
 except WorkflowError:
     _problems = _schema_problems()
     if not _problems:
         raise
     raise WorkflowError(
         "config error: the config does not match schemas/config.schema.yaml (every setting, its type and "
-        "default are described there):\n  " + "\n  ".join(_problems)
+        "default are described there; model types' own settings in src/audiorec/models/<type>.yaml):\n  "
+        + "\n  ".join(_problems)
     ) from None
 # Each instance's settings in canonical order; the order of the instances themselves (which
 # the report's tables follow) is kept.
@@ -195,21 +262,44 @@ def model_type(model):
     return model_spec(model)["type"]
 
 
+def model_declaration(model):
+    return MODEL_DECLARATIONS[model_type(model)]
+
+
+def model_reads_embeddings(model):
+    return "embeddings" in (model_declaration(model).get("inputs") or [])
+
+
 def model_backends(model):
-    """Backend directories a model runs with: `none`, or its backends (+ `random`)."""
+    """Backend directories a model runs with: `none` (a type that reads no vectors), `random`
+    alone (`items: id`), or its backends (+ `random` with random_baseline)."""
     spec = model_spec(model)
-    if model_type(model) == "pop":
+    if not model_reads_embeddings(model):
         return ["none"]
+    if spec.get("items") == "id":
+        return ["random"]
     backends = list(spec.get("backends") or BACKENDS)
-    # schema default: true for shallow/bert4rec (the paper's collaborative baseline), false for knn
-    if spec.get("random_baseline", model_type(model) != "knn"):
+    # schema default: true for the neural types (the paper's collaborative baseline), false for knn
+    if spec.get("random_baseline", False):
         backends.append("random")
     return backends
 
 
-def models_of_types(*types):
-    """Configured model instances of these types (the train rules' {model} constraints)."""
-    return [m for m in MODELS if model_type(m) in types]
+def models_on_gpu(gpu=True):
+    """Configured model instances whose type trains on a GPU (rule `train`) or not
+    (`train_baseline`): the declaration's `gpu`."""
+    return [m for m in MODELS if bool(model_declaration(m).get("gpu")) == gpu]
+
+
+def model_way(model):
+    """How a model uses content, for the report: its `items` mode (+ normalisation)."""
+    spec = model_spec(model)
+    if not model_reads_embeddings(model):
+        return ""
+    way = spec.get("items", "content")
+    if spec.get("normalize", "none") != "none":
+        way += f", {spec['normalize']}"
+    return way
 
 
 # Keys that choose which runs exist rather than how a run trains: left out of a training
@@ -220,6 +310,12 @@ RUN_SELECTION_KEYS = ("backends", "random_baseline")
 def train_params(model):
     """A training job's params: its model's config slice (schema defaults filled in)."""
     return {k: v for k, v in model_spec(model).items() if k not in RUN_SELECTION_KEYS}
+
+
+def model_extra_inputs(wildcards):
+    """Other jobs' outputs a model type reads (its declaration's `extra_inputs`), by name."""
+    patterns = model_declaration(wildcards.model).get("extra_inputs") or {}
+    return {name: pattern.format(**dict(wildcards.items())) for name, pattern in patterns.items()}
 
 
 def embeddings_for(wildcards):
@@ -371,7 +467,7 @@ def split_catalogue(wildcards):
 # Backend types whose cache holds several layers (`/layers`); jukebox when `layers` lists
 # several. tests/unit/test_layer_sweep.py keeps this in step with the backend classes.
 LAYERED_BACKEND_TYPES = ("musicnn", "mert", "music2vec", "musicfm", "encodecmae")
-SWEEP_MODEL_TYPES = ("knn", "shallow", "bert4rec")
+SWEEP_MODEL_TYPES = ("knn", "shallow", "bert4rec", "sasrec")
 
 
 def backend_has_layers(backend):

@@ -71,7 +71,8 @@ def test_run_writes_every_output_by_contract(split_files, tmp_path, model, backe
     assert history.height == (2 if model in ("shallow", "bert4rec") else 1)
     saved = torch.load(tmp_path / "model.pt", weights_only=True)
     assert saved["model"] == model and saved["backend"] == backend and len(saved["track_ids"]) == 20
-    assert "item_table" not in saved["state"] or backend == "random"
+    assert "items.table" not in saved["state"]  # frozen content vectors are the embeddings file
+    assert ("items.id_table" in saved["state"]) == (backend == "random" and model != "knn")
     recorded = json.loads((tmp_path / "run.json").read_text())
     expected_missing = 1 if backend == "emb" else 0
     assert recorded["n_items_without_embedding"] == info["n_items_without_embedding"] == expected_missing
