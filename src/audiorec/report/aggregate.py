@@ -69,11 +69,11 @@ class Catalogue:
     model_ways: dict[str, str] = field(default_factory=dict)
 
     def way(self, model: str, backend: str) -> str:
-        """How a run used its items: `id` for the `random` backend of a learned model,
-        else the model's way ("" for models without item vectors)."""
+        """How a run used its items: on the `random` backend `id` (a learned model's table)
+        or `random` (KNN's fixed vectors), else the model's way ("" without item vectors)."""
         way = self.model_ways.get(model, "")
-        if backend == LEARNED_BASELINE and way and self.model_types.get(model) != "knn":
-            return "id"
+        if backend == LEARNED_BASELINE and way:
+            return "random" if self.model_types.get(model) == "knn" else "id"
         return way
 
     def backend_type(self, backend: str) -> str:
