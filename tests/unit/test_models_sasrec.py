@@ -135,3 +135,15 @@ def test_bf16_loss_is_close_to_fp32():
     fp32 = model.loss(inputs, labels)
     model.bf16 = True
     torch.testing.assert_close(model.loss(inputs, labels), fp32, rtol=2e-2, atol=2e-2)
+
+
+def test_log_popularity_bias_init_starts_at_the_popularity_ranking():
+    data = sequences_split({"a": ["t0", "t1", "t2"], "b": ["t0", "t1"], "c": ["t0", "t3"]}, val={"a": ["t3"]})
+    torch.manual_seed(0)
+    model = SASRec(data, None, hidden_size=8, max_len=4, output_bias=True, bias_init="log_popularity")
+    logs = np.log1p([3.0, 2.0, 1.0, 1.0])  # listeners of t0..t3
+    np.testing.assert_allclose(model.bias.detach().numpy(), logs - logs.mean(), rtol=1e-6)
+    zero = SASRec(data, None, hidden_size=8, max_len=4, output_bias=True)
+    assert not zero.bias.detach().any()
+    with pytest.raises(ValueError, match="bias_init"):
+        SASRec(data, None, hidden_size=8, max_len=4, output_bias=True, bias_init="pop")

@@ -55,6 +55,7 @@ class SequentialRecommender(NeuralRecommender):
         init_std: float = 0.02,
         precision: str = "fp32",
         items: ItemSettings | None = None,
+        bias_init: str = "zero",
     ) -> None:
         """`item_vectors`: the backend's vectors (None, or ignored, for `items: id`).
         `items` defaults to `content` (`id` without vectors; `finetune` at the full rate
@@ -92,11 +93,24 @@ class SequentialRecommender(NeuralRecommender):
             hidden, n_heads, inner_size, dropout, activation="gelu", batch_first=True, layer_norm_eps=1e-12
         )
         self.encoder = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
-        self.bias = nn.Parameter(torch.zeros(n_items)) if output_bias else None
+        if bias_init not in ("zero", "log_popularity"):
+            raise ValueError(f"{self.name}: bias_init must be 'zero' or 'log_popularity', got {bias_init!r}")
+        self.bias = nn.Parameter(self.initial_bias(data, bias_init)) if output_bias else None
         self.max_len = max_len
         self.batch_size = batch_size
         self.indptr = data.train.indptr
         self.sequence_items = data.train.indices
+
+    @staticmethod
+    def initial_bias(data: SplitData, how: str) -> torch.Tensor:
+        """`zero`, or `log_popularity`: log(1 + train listeners) minus its mean, so that the
+        untrained model ranks like popularity and training learns what differs from it
+        (a few hundred Adam steps at lr 1e-3 move a bias by well under one unit)."""
+        if how == "zero":
+            return torch.zeros(data.n_items)
+        counts = np.bincount(data.train.indices, minlength=data.n_items).astype(np.float64)
+        logs = np.log1p(counts)
+        return torch.from_numpy((logs - logs.mean()).astype(np.float32))
 
     # --- inputs ---
 
