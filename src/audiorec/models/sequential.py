@@ -233,6 +233,7 @@ def sequential_settings(context: RunContext) -> dict[str, Any]:
         "max_len": int(spec.get("max_len", 300)),
         "batch_size": int(spec.get("batch_size", 128)),
         "output_bias": bool(spec.get("output_bias", False)),
+        "bias_init": spec.get("bias_init", "zero"),
         "precision": context.precision,
         "items": context.items,
     }
