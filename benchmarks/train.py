@@ -87,7 +87,7 @@ def run_case(
     val_s = time.perf_counter() - start
     return {
         "model": model_name if model_name == "shallow" else f"{model_name} ({precision})",
-        "items": items,
+        "items_mode": items,
         "scale": scale,
         "users": data.n_users,
         "items": data.n_items,
@@ -139,7 +139,7 @@ def main() -> None:
     for r in results:
         est = " (est. from %d steps)" % r["timed_steps"] if r["extrapolated"] else ""
         print(
-            f"| {r['model']} | {r['items']} | {r['scale']} | {r['users']:,} | {r['items']:,} | {r['train_rows']:,} | {r['steps_per_epoch']} "
+            f"| {r['model']} | {r['items_mode']} | {r['scale']} | {r['users']:,} | {r['items']:,} | {r['train_rows']:,} | {r['steps_per_epoch']} "
             f"| {r['epoch_s']:.1f} s{est} | {r['val_pass_s']:.1f} s | {r['peak_rss_mb']:,.0f} MB |"
         )
 
