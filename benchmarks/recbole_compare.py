@@ -1,7 +1,7 @@
-"""Our BERT4Rec against RecBole's on the same data, hyperparameters and evaluation.
+"""Our BERT4Rec / SASRec against RecBole's on the same data, hyperparameters and evaluation.
 
-    python benchmarks/recbole_compare.py [--scale default] [--epochs 40] [--threads 2]
-        [--recbole-python /work/venvs/recbole/bin/python] [--out benchmarks/out/recbole_default.json]
+    python benchmarks/recbole_compare.py [--model bert4rec|sasrec] [--scale default] [--epochs 40]
+        [--threads 2] [--recbole-python /work/venvs/recbole/bin/python] [--out benchmarks/out/recbole_default.json]
     python benchmarks/recbole_compare.py --scale paper --timing-steps 4    # time only, extrapolated
 
 RecBole (https://github.com/RUCAIBox/RecBole, `pip install torch==2.13.0 recbole` in its own
@@ -17,6 +17,14 @@ larger and incomparable). Not matched, by design of each library: RecBole adds a
 FFN + GELU + LayerNorm and a per-item output bias (ours: tied output layer, no bias, as the
 paper's model), fills 60 (= 0.2 x 300) mask slots per sequence and always pads to 300;
 its `ft_ratio` is 0 (RecBole's own code reads it so).
+
+SASRec (`--model sasrec`): the same settings (no mask ratio), full-softmax CE over all
+items. Ours predicts the next track at every position of one sequence per user per epoch;
+RecBole's SASRec predicts only the last item of each training row, so it gets one row per
+train position (every prefix of the user's latest tracks, at most 300 long, with the track
+after it: its usual data augmentation, written as a benchmark file): both see every
+next-track target once per epoch. At paper size (timing only) only the rows of the timed
+steps are written; the epoch is extrapolated to one row per train position.
 
 Evaluation is ours for both: each epoch, every val user's scores over all tracks (RecBole:
 `full_sort_predict`), train tracks removed, top-50, `ranking_metrics`; the reported quality
@@ -46,15 +54,16 @@ HYPER = dict(n_layers=2, n_heads=2, inner_size=256, dropout=0.1, mask_prob=0.2, 
 
 
 def recbole_worker(spec_path: str) -> None:
-    """Train RecBole's BERT4Rec on the exported split; write per-epoch timing and top-K."""
+    """Train RecBole's BERT4Rec or SASRec on the exported split; write per-epoch timing and top-K."""
     import torch
     from recbole.config import Config
     from recbole.data import create_dataset, data_preparation
     from recbole.data.interaction import Interaction
-    from recbole.model.sequential_recommender import BERT4Rec
+    from recbole.model.sequential_recommender import BERT4Rec, SASRec
     from recbole.utils import init_seed
 
     spec = json.loads(Path(spec_path).read_text())
+    sasrec = spec["model"] == "sasrec"
     arrays = np.load(spec["arrays"])
     indptr, indices = arrays["indptr"], arrays["indices"]
     max_len = spec["max_len"]
@@ -66,11 +75,22 @@ def recbole_worker(spec_path: str) -> None:
         return indices[indptr[u] : indptr[u + 1]][-max_len:]
 
     header = "user_id:token\titem_id_list:token_seq\titem_id:token\n"
+    augmented_rows = 0
     with open(root / "bench.train.inter", "w") as f:
         f.write(header)
-        for u in range(len(indptr) - 1):
-            seq = history(u)
-            f.write(f"{u}\t{' '.join(map(str, seq))}\t{seq[-1]}\n")
+        if sasrec:  # one row per next-track target: every prefix (at most max_len long) + the next track
+            limit = spec["timing_steps"] * spec["batch_size"] * 2 if spec["timing_steps"] else None
+            for u in np.random.default_rng(spec["seed"]).permutation(len(indptr) - 1):
+                full = indices[indptr[u] : indptr[u + 1]][-(max_len + 1) :]
+                for t in range(1, len(full)):
+                    f.write(f"{u}\t{' '.join(map(str, full[max(0, t - max_len) : t]))}\t{full[t]}\n")
+                    augmented_rows += 1
+                if limit and augmented_rows >= limit:
+                    break
+        else:
+            for u in range(len(indptr) - 1):
+                seq = history(u)
+                f.write(f"{u}\t{' '.join(map(str, seq))}\t{seq[-1]}\n")
     for name in ("valid", "test"):  # RecBole insists on them; our evaluation does not use them
         with open(root / f"bench.{name}.inter", "w") as f:
             f.write(header)
@@ -78,8 +98,14 @@ def recbole_worker(spec_path: str) -> None:
                 seq = history(int(u))
                 f.write(f"{u}\t{' '.join(map(str, seq[:-1]))}\t{seq[-1]}\n")
 
+    n_targets = int(sum(min(n, max_len + 1) - 1 for n in np.diff(indptr) if n > 1))  # next-track targets per epoch
+    model_options = (
+        {"hidden_act": "gelu", "layer_norm_eps": 1e-12, "initializer_range": 0.02}
+        if sasrec
+        else {"mask_ratio": spec["mask_prob"], "ft_ratio": 0.0}
+    )
     config = Config(
-        model="BERT4Rec",
+        model="SASRec" if sasrec else "BERT4Rec",
         dataset="bench",
         config_dict={
             "data_path": str(root.parent),
@@ -95,8 +121,7 @@ def recbole_worker(spec_path: str) -> None:
             "inner_size": spec["inner_size"],
             "hidden_dropout_prob": spec["dropout"],
             "attn_dropout_prob": spec["dropout"],
-            "mask_ratio": spec["mask_prob"],
-            "ft_ratio": 0.0,
+            **model_options,
             "loss_type": "CE",
             "train_batch_size": spec["batch_size"],
             "learning_rate": spec["lr"],
@@ -115,7 +140,7 @@ def recbole_worker(spec_path: str) -> None:
     torch.set_num_threads(spec["threads"])
     dataset = create_dataset(config)
     train_data, _, _ = data_preparation(config, dataset)
-    model = BERT4Rec(config, train_data.dataset)
+    model = (SASRec if sasrec else BERT4Rec)(config, train_data.dataset)
     optimizer = torch.optim.Adam(model.parameters(), lr=spec["lr"])
     # RecBole's internal item ids -> our item indices (0 is its padding token)
     tokens = dataset.field2id_token["item_id"]
@@ -165,9 +190,10 @@ def recbole_worker(spec_path: str) -> None:
             record["val"] = top_k(arrays["val_users"]).tolist()
             record["test"] = top_k(arrays["test_users"]).tolist()
         epochs.append(record)
+    steps_per_epoch = -(-n_targets // spec["batch_size"]) if sasrec and spec["timing_steps"] else len(train_data)
     result = {
         "epochs": epochs,
-        "steps_per_epoch": len(train_data),
+        "steps_per_epoch": steps_per_epoch,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
     Path(spec["result"]).write_text(json.dumps(result))
@@ -176,14 +202,20 @@ def recbole_worker(spec_path: str) -> None:
 # ---------------------------------------------------------------- our side
 
 
-def ours(data, hidden: int, epochs: int, timing_steps: int, threads: int, seed: int, precision: str = "fp32") -> dict:
+def ours(
+    data, hidden: int, epochs: int, timing_steps: int, threads: int, seed: int, precision: str = "fp32", model_name: str = "bert4rec"
+) -> dict:
     import torch
 
     from audiorec.models.bert4rec import Bert4Rec
+    from audiorec.models.sasrec import SASRec
 
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    model = Bert4Rec(data, None, hidden_size=hidden, precision=precision, **{k: v for k, v in HYPER.items() if k != "lr"})
+    if model_name == "sasrec":
+        model = SASRec(data, None, hidden_size=hidden, precision=precision, **{k: v for k, v in HYPER.items() if k not in ("lr", "mask_prob")})
+    else:
+        model = Bert4Rec(data, None, hidden_size=hidden, precision=precision, **{k: v for k, v in HYPER.items() if k != "lr"})
     optimizer = torch.optim.Adam(model.parameters(), lr=HYPER["lr"])
     records = []
     for epoch in range(1, epochs + 1):
@@ -221,6 +253,7 @@ def quality(data, records: list[dict]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="bert4rec", choices=["bert4rec", "sasrec"])
     parser.add_argument("--scale", default="default", choices=["default", "paper"])
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--timing-steps", type=int, default=0, help="only time this many steps per epoch (no quality)")
@@ -239,14 +272,16 @@ def main() -> None:
         spec = json.loads(Path(args.out).read_text())
         sys.path[:0] = [str(HERE), str(HERE.parent / "src")]
         data = _load(spec["scale"])
-        result = ours(data, spec["hidden"], spec["epochs"], spec["timing_steps"], spec["threads"], spec["seed"], spec["precision"])
+        result = ours(
+            data, spec["hidden"], spec["epochs"], spec["timing_steps"], spec["threads"], spec["seed"], spec["precision"], spec["model"]
+        )
         Path(spec["result"]).write_text(json.dumps(result))
         return
 
     sys.path[:0] = [str(HERE), str(HERE.parent / "src")]
     hidden = 64 if args.scale == "default" else 200
     data = _load(args.scale)
-    out = Path(args.out or f"benchmarks/out/recbole_{args.scale}.json")
+    out = Path(args.out or f"benchmarks/out/recbole_{args.model}_{args.scale}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="recbole-") as tmp:
         np.savez(
@@ -255,7 +290,7 @@ def main() -> None:
         )
         common = {
             **HYPER, "hidden": hidden, "epochs": args.epochs, "timing_steps": args.timing_steps, "threads": args.threads,
-            "seed": args.seed, "n_items": data.n_items, "workdir": tmp, "arrays": str(Path(tmp) / "split.npz"), "scale": args.scale,
+            "seed": args.seed, "n_items": data.n_items, "model": args.model, "workdir": tmp, "arrays": str(Path(tmp) / "split.npz"), "scale": args.scale,
         }
         results = {}
         variants = [(f"ours ({p})", sys.executable, "--ours-only", p) for p in args.precision]
@@ -270,7 +305,7 @@ def main() -> None:
                 raise SystemExit(f"{name} failed:\n{proc.stderr[-6000:]}")
             results[name] = json.loads((Path(tmp) / f"{tag}.result.json").read_text())
             results[name]["wall_s"] = time.perf_counter() - started
-    report = {"scale": args.scale, "hidden": hidden, "threads": args.threads, "epochs": args.epochs, "timing_steps": args.timing_steps}
+    report = {"model": args.model, "scale": args.scale, "hidden": hidden, "threads": args.threads, "epochs": args.epochs, "timing_steps": args.timing_steps}
     for name, res in results.items():
         secs = [e["seconds"] / e["steps"] * res["steps_per_epoch"] for e in res["epochs"]]
         entry = {

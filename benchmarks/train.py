@@ -1,13 +1,17 @@
-"""Time per epoch and peak memory of the Shallow Net and BERT4Rec, at the default and paper size.
+"""Time per epoch and peak memory of the Shallow Net, BERT4Rec and SASRec, at the default and
+paper size, for each way of using content (`items:`).
 
-    python benchmarks/train.py [--scales default paper] [--models shallow bert4rec]
+    python benchmarks/train.py [--scales default paper] [--models shallow bert4rec sasrec]
+                               [--items content id hybrid finetune matched_random]
                                [--paper-steps 8] [--threads 2] [--out benchmarks/out/train.json]
 
 Data: benchmarks/interactions.py (synthetic listening with taste clusters, long-tailed
 popularity and album sequences; 200-dim synthetic content vectors like MusiCNN's; no
 audio), cached under benchmarks/out/data/. Settings: the paper's (Shallow Net: batch
 10,000, 20 negatives, dimension-preserving tower; BERT4Rec: hidden = vector width (200),
-2 layers, 2 heads, feed-forward 256, batch 128, max length 300), pretrained vectors frozen.
+2 layers, 2 heads, feed-forward 256, batch 128, max length 300; SASRec the same), pretrained
+vectors frozen (`--items content`, the default; `id` uses hidden = random_dim 64 for the
+transformers, as the `random` backend).
 
 Each case runs in its own process, so its peak RSS is its own. At the default size whole
 epochs are timed; at paper size a CPU epoch takes many minutes, so `--paper-steps` steps are
@@ -32,15 +36,21 @@ sys.path[:0] = [str(HERE), str(HERE.parent / "src")]
 SETTINGS = {
     "shallow": dict(batch_size=10000, n_negatives=20, margin=0.2),
     "bert4rec": dict(batch_size=128, max_len=300, hidden_size=None, n_layers=2, n_heads=2, inner_size=256),
+    "sasrec": dict(batch_size=128, max_len=300, hidden_size=None, n_layers=2, n_heads=2, inner_size=256),
 }
 
 
-def run_case(model_name: str, scale: str, epochs: int, paper_steps: int, threads: int, precision: str = "fp32") -> dict:
+def run_case(
+    model_name: str, scale: str, epochs: int, paper_steps: int, threads: int, precision: str = "fp32", items: str = "content"
+) -> dict:
     import numpy as np
     import torch
 
     from audiorec.models.bert4rec import Bert4Rec
     from audiorec.models.data import split_from_frames
+    from audiorec.models.item_vectors import random_item_vectors
+    from audiorec.models.items import ItemSettings, matched_random_vectors
+    from audiorec.models.sasrec import SASRec
     from audiorec.models.shallow import ShallowNet
     from audiorec.models.training import evaluate_part
     from interactions import cached_split
@@ -51,10 +61,15 @@ def run_case(model_name: str, scale: str, epochs: int, paper_steps: int, threads
     data = split_from_frames({"train": synthetic.train, "val": synthetic.val, "test": synthetic.test})
     load_s = time.perf_counter() - t0
     torch.manual_seed(0)
-    cls = ShallowNet if model_name == "shallow" else Bert4Rec
-    extra = {"precision": precision} if model_name == "bert4rec" else {}
-    model = cls(data, synthetic.vectors, **SETTINGS[model_name], **extra)
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    cls = {"shallow": ShallowNet, "bert4rec": Bert4Rec, "sasrec": SASRec}[model_name]
+    extra = {"precision": precision} if model_name != "shallow" else {}
+    vectors = synthetic.vectors
+    if items == "id":
+        vectors = random_item_vectors(data.n_items, 64, 0).vectors
+    elif items == "matched_random":
+        vectors = matched_random_vectors(vectors, 0)
+    model = cls(data, vectors, **SETTINGS[model_name], **extra, items=ItemSettings(items))
+    optimizer = torch.optim.Adam(model.optimizer_groups(1e-3))
     model.train()
     steps = model.steps_per_epoch()
     timed_steps = steps if scale != "paper" else min(paper_steps, steps)
@@ -71,7 +86,8 @@ def run_case(model_name: str, scale: str, epochs: int, paper_steps: int, threads
         val = evaluate_part(model, data, data.parts["val"], 50)
     val_s = time.perf_counter() - start
     return {
-        "model": model_name if model_name != "bert4rec" else f"bert4rec ({precision})",
+        "model": model_name if model_name == "shallow" else f"{model_name} ({precision})",
+        "items_mode": items,
         "scale": scale,
         "users": data.n_users,
         "items": data.n_items,
@@ -92,7 +108,8 @@ def run_case(model_name: str, scale: str, epochs: int, paper_steps: int, threads
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scales", nargs="+", default=["default", "paper"])
-    parser.add_argument("--models", nargs="+", default=["shallow", "bert4rec"])
+    parser.add_argument("--models", nargs="+", default=["shallow", "bert4rec", "sasrec"])
+    parser.add_argument("--items", nargs="+", default=["content"], choices=["content", "id", "hybrid", "finetune", "matched_random"])
     parser.add_argument("--epochs", type=int, default=3, help="whole epochs timed at the default size (median)")
     parser.add_argument("--paper-steps", type=int, default=8, help="steps timed at paper size")
     parser.add_argument("--threads", type=int, default=2)
@@ -101,28 +118,28 @@ def main() -> None:
     parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: run one case in this process
     args = parser.parse_args()
     if args.case:
-        model_name, scale, precision = args.case.split(":")
-        print(json.dumps(run_case(model_name, scale, args.epochs, args.paper_steps, args.threads, precision)))
+        model_name, scale, precision, items = args.case.split(":")
+        print(json.dumps(run_case(model_name, scale, args.epochs, args.paper_steps, args.threads, precision, items)))
         return
     results = []
     for scale in args.scales:
-        cases = [(m, p) for m in args.models for p in (args.precision if m == "bert4rec" else ["fp32"])]
-        for model_name, precision in cases:
-            cmd = [sys.executable, __file__, "--case", f"{model_name}:{scale}:{precision}", "--epochs", str(args.epochs),
+        cases = [(m, p, i) for m in args.models for p in (args.precision if m != "shallow" else ["fp32"]) for i in args.items]
+        for model_name, precision, items in cases:
+            cmd = [sys.executable, __file__, "--case", f"{model_name}:{scale}:{precision}:{items}", "--epochs", str(args.epochs),
                    "--paper-steps", str(args.paper_steps), "--threads", str(args.threads)]
             proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if proc.returncode:
-                raise SystemExit(f"case {model_name}:{scale}:{precision} failed:\n{proc.stderr[-4000:]}")
+                raise SystemExit(f"case {model_name}:{scale}:{precision}:{items} failed:\n{proc.stderr[-4000:]}")
             results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
             print(json.dumps(results[-1]), file=sys.stderr)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2))
-    print("| model | scale | users | tracks | train rows | steps/epoch | time/epoch | val pass | peak RSS |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| model | items | scale | users | tracks | train rows | steps/epoch | time/epoch | val pass | peak RSS |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         est = " (est. from %d steps)" % r["timed_steps"] if r["extrapolated"] else ""
         print(
-            f"| {r['model']} | {r['scale']} | {r['users']:,} | {r['items']:,} | {r['train_rows']:,} | {r['steps_per_epoch']} "
+            f"| {r['model']} | {r['items_mode']} | {r['scale']} | {r['users']:,} | {r['items']:,} | {r['train_rows']:,} | {r['steps_per_epoch']} "
             f"| {r['epoch_s']:.1f} s{est} | {r['val_pass_s']:.1f} s | {r['peak_rss_mb']:,.0f} MB |"
         )
 

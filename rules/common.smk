@@ -5,16 +5,14 @@
 # Per-job params are built from that job's own slice of the config only, so that
 # adding or changing one backend/model re-runs only its jobs and the report.
 
+import copy
 import datetime
 import importlib.util
-import json
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
 
 
 # --- backend declarations (src/audiorec/backends/{type}.yaml) ---
@@ -34,7 +32,7 @@ def _load_declarations_module():
 _declarations = _load_declarations_module()
 try:
     BACKEND_DECLARATIONS = _declarations.read_declarations(Path(workflow.basedir) / "src" / "audiorec" / "backends")
-    CONFIG_SCHEMA = _declarations.load_config_schema(Path(workflow.basedir))
+    CONFIG_SCHEMA_WITH_BACKENDS = _declarations.load_config_schema(Path(workflow.basedir))
 except _declarations.DeclarationError as _err:
     raise WorkflowError(str(_err)) from None
 
@@ -90,6 +88,71 @@ def _schema_problems():
     return [f"{'.'.join(map(str, e.absolute_path)) or '(top level)'}: {e.message}" for e in kept]
 
 
+# --- model types: one declaration each (src/audiorec/models/<type>.yaml, `model_dirs`) ---
+
+MODEL_DECLARATION_KEYS = {"type", "label", "summary", "gpu", "inputs", "extra_inputs", "scores_unseen_tracks", "uses", "settings"}
+
+
+def _model_declarations():
+    """type -> declaration (a dict, plus `dir`: its folder), as audiorec.models.registry reads
+    them: the package's, then those of the config's `model_dirs`."""
+    import yaml
+
+    folders = [Path(workflow.basedir) / "src" / "audiorec" / "models"]
+    folders += [Path(d) for d in config.get("model_dirs") or []]
+    found = {}
+    for folder in folders:
+        if not folder.is_dir():
+            raise WorkflowError(f"config error: model_dirs lists {folder}, which is not a folder")
+        for path in sorted(folder.glob("*.yaml")):
+            decl = yaml.safe_load(path.read_text()) or {}
+            if set(decl) - MODEL_DECLARATION_KEYS or decl.get("type") != path.stem:
+                raise WorkflowError(
+                    f"model declaration {path}: needs `type: {path.stem}` and takes only {sorted(MODEL_DECLARATION_KEYS)}"
+                )
+            if decl["type"] in found:
+                raise WorkflowError(f"model type {decl['type']!r} is declared twice: in {found[decl['type']]['dir']} and {folder}")
+            found[decl["type"]] = {**decl, "dir": str(folder)}
+    return found
+
+
+def _config_schema():
+    """The schema with the backend declarations (above) and every declared model type's
+    settings added to `$defs/model`."""
+    schema = copy.deepcopy(CONFIG_SCHEMA_WITH_BACKENDS)
+    model = schema["$defs"]["model"]
+    model["properties"]["type"]["enum"] = list(MODEL_DECLARATIONS)
+    for kind, decl in MODEL_DECLARATIONS.items():
+        then = {"properties": decl.get("settings") or {}}
+        shared = [{"$ref": f"#/$defs/model_{block}"} for block in decl.get("uses") or []]
+        if shared:
+            then["allOf"] = shared
+        model.setdefault("allOf", []).append({"if": {"properties": {"type": {"const": kind}}, "required": ["type"]}, "then": then})
+    return schema
+
+
+def _validate_with_defaults(data, schema):
+    """Validate and fill in the schema's defaults (snakemake.utils.validate does the same, but
+    reads its schema from a file; this one is composed in memory)."""
+    import jsonschema
+    from jsonschema import validators
+
+    base = jsonschema.Draft202012Validator
+    check_properties = base.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, subschema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if isinstance(sub, dict) and "default" in sub:
+                    instance.setdefault(name, sub["default"])
+        yield from check_properties(validator, properties, instance, subschema)
+
+    try:
+        validators.extend(base, {"properties": set_defaults})(schema).validate(data)
+    except jsonschema.ValidationError as e:
+        raise WorkflowError(f"config error: {e.message}") from None
+
+
 def _fill_same_data():
     """A dataset with `same_data_as` reuses another one's data (docs/beyond.md): it takes that
     dataset's format and must not name data of its own."""
@@ -122,25 +185,19 @@ _fill_types("backends")
 _fill_types("models")
 _split_dates_as_text()
 _fill_same_data()
-
-def _validate_config():
-    """validate() with defaults filled in, against the schema file plus the backend
-    declarations (validate() reads a file, so the full schema is written to a temporary one)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        schema_file = Path(tmp) / "config.schema.json"
-        schema_file.write_text(json.dumps(CONFIG_SCHEMA))
-        validate(config, str(schema_file))
-
-
+MODEL_DECLARATIONS = _model_declarations()
+CONFIG_SCHEMA = _config_schema()
 try:
-    _validate_config()
+    _validate_with_defaults(config, CONFIG_SCHEMA)
 except WorkflowError:
     _problems = _schema_problems()
     if not _problems:
         raise
     raise WorkflowError(
         "config error: the config does not match schemas/config.schema.yaml (every setting, its type and "
-        "default are described there; a backend type's own settings in src/audiorec/backends/{type}.yaml):\n  " + "\n  ".join(_problems)
+        "default are described there; a backend type's own settings in src/audiorec/backends/{type}.yaml, "
+        "a model type's in src/audiorec/models/{type}.yaml):\n  "
+        + "\n  ".join(_problems)
     ) from None
 # Each instance's settings in canonical order; the order of the instances themselves (which
 # the report's tables follow) is kept.
@@ -229,21 +286,44 @@ def model_type(model):
     return model_spec(model)["type"]
 
 
+def model_declaration(model):
+    return MODEL_DECLARATIONS[model_type(model)]
+
+
+def model_reads_embeddings(model):
+    return "embeddings" in (model_declaration(model).get("inputs") or [])
+
+
 def model_backends(model):
-    """Backend directories a model runs with: `none`, or its backends (+ `random`)."""
+    """Backend directories a model runs with: `none` (a type that reads no vectors), `random`
+    alone (`items: id`), or its backends (+ `random` with random_baseline)."""
     spec = model_spec(model)
-    if model_type(model) == "pop":
+    if not model_reads_embeddings(model):
         return ["none"]
+    if spec.get("items") == "id":
+        return ["random"]
     backends = list(spec.get("backends") or BACKENDS)
-    # schema default: true for shallow/bert4rec (the paper's collaborative baseline), false for knn
-    if spec.get("random_baseline", model_type(model) != "knn"):
+    # schema default: true for the neural types (the paper's collaborative baseline), false for knn
+    if spec.get("random_baseline", False):
         backends.append("random")
     return backends
 
 
-def models_of_types(*types):
-    """Configured model instances of these types (the train rules' {model} constraints)."""
-    return [m for m in MODELS if model_type(m) in types]
+def models_on_gpu(gpu=True):
+    """Configured model instances whose type trains on a GPU (rule `train`) or not
+    (`train_baseline`): the declaration's `gpu`."""
+    return [m for m in MODELS if bool(model_declaration(m).get("gpu")) == gpu]
+
+
+def model_way(model):
+    """How a model uses content, for the report: its `items` mode (+ normalisation)."""
+    spec = model_spec(model)
+    if not model_reads_embeddings(model):
+        return ""
+    way = spec.get("items", "content")
+    if spec.get("normalize", "none") != "none":
+        way += f", {spec['normalize']}"
+    return way
 
 
 # Keys that choose which runs exist rather than how a run trains: left out of a training
@@ -254,6 +334,12 @@ RUN_SELECTION_KEYS = ("backends", "random_baseline")
 def train_params(model):
     """A training job's params: its model's config slice (schema defaults filled in)."""
     return {k: v for k, v in model_spec(model).items() if k not in RUN_SELECTION_KEYS}
+
+
+def model_extra_inputs(wildcards):
+    """Other jobs' outputs a model type reads (its declaration's `extra_inputs`), by name."""
+    patterns = model_declaration(wildcards.model).get("extra_inputs") or {}
+    return {name: pattern.format(**dict(wildcards.items())) for name, pattern in patterns.items()}
 
 
 def embeddings_for(wildcards):
@@ -408,7 +494,7 @@ def split_catalogue(wildcards):
 # Backend types whose cache always holds several layers (`/layers`; declaration `layered: true`);
 # a type whose `layered` names a list setting (jukebox: `layers`) has them when it lists several.
 LAYERED_BACKEND_TYPES = tuple(t for t, d in BACKEND_DECLARATIONS.items() if d.layered is True)
-SWEEP_MODEL_TYPES = ("knn", "shallow", "bert4rec")
+SWEEP_MODEL_TYPES = ("knn", "shallow", "bert4rec", "sasrec")
 
 
 def backend_has_layers(backend):

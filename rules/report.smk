@@ -93,6 +93,7 @@ rule report:
         # cold_items datasets are reported as a cold-start section (docs/beyond.md)
         protocol=lambda wc: split_protocol_params(wc.dataset),
         model_types={m: model_type(m) for m in MODELS},
+        model_ways={m: model_way(m) for m in MODELS},  # the tables' "Items" column (docs/models.md)
         backend_types={b: backend_spec(b)["type"] for b in BACKENDS},
     log:
         "logs/{dataset}/report.log",

@@ -1,16 +1,19 @@
 # Recommenders: one job per model x backend x seed (ARCHITECTURE §3, §6).
 #
-# Two rules with the same outputs, split by model family so that profiles can give them
-# different resources: `train` for the neural models (shallow, bert4rec: GPU when present,
-# minutes to hours) and `train_baseline` for pop and knn (CPU, seconds). Params hold only
-# the model's own config slice (minus the keys that choose which runs exist) and
-# evaluation.k, so editing one model re-runs only that model's jobs.
+# Two rules with the same outputs, split by model type so that profiles can give them
+# different resources: `train` for the types declared `gpu: true` (shallow, bert4rec,
+# sasrec: GPU when present, minutes to hours) and `train_baseline` for the others (pop, knn:
+# CPU, seconds). Model types are declared in src/audiorec/models/<type>.yaml (and
+# `model_dirs`); a declaration's `extra_inputs` (other jobs' outputs) become named inputs.
+# Params hold only the model's own config slice (minus the keys that choose which runs
+# exist) and evaluation.k, so editing one model re-runs only that model's jobs.
 # Neural jobs checkpoint to `checkpoint.pt` in the run folder after every epoch (not an
 # output: a failed job leaves it for the retry to resume from; it is deleted on success).
 
 
 rule train:
     input:
+        unpack(model_extra_inputs),  # the model type's declared extra_inputs, by name
         train="results/{dataset}/split/train.parquet",
         val="results/{dataset}/split/val.parquet",
         test="results/{dataset}/split/test.parquet",
@@ -24,7 +27,7 @@ rule train:
         weights="results/{dataset}/runs/{model}/{backend}/seed{seed}/model.pt",
         info="results/{dataset}/runs/{model}/{backend}/seed{seed}/run.json",
     wildcard_constraints:
-        model=_alternatives(models_of_types("shallow", "bert4rec")),
+        model=_alternatives(models_on_gpu(True)),
     params:
         model=lambda wc: train_params(wc.model),
         k=config["evaluation"]["k"],
@@ -46,7 +49,7 @@ rule train:
 
 use rule train as train_baseline with:
     wildcard_constraints:
-        model=_alternatives(models_of_types("pop", "knn")),
+        model=_alternatives(models_on_gpu(False)),
     log:
         "logs/{dataset}/train/{model}/{backend}/seed{seed}.log",
     benchmark:

@@ -21,7 +21,11 @@ build_report(
     split_stats=smk.input.stats,
     outputs=ReportOutputs(**{name: smk.output[name] for name in ReportOutputs.__dataclass_fields__}),
     settings=ReportSettings.from_config(report_config, k=smk.params.k),
-    catalogue=Catalogue(model_types=dict(smk.params.model_types), backend_types=dict(smk.params.backend_types)),
+    catalogue=Catalogue(
+        model_types=dict(smk.params.model_types),
+        backend_types=dict(smk.params.backend_types),
+        model_ways=dict(smk.params.model_ways),
+    ),
     dataset=smk.wildcards.dataset,
     dataset_format=smk.params.dataset_format,
     protocol=dict(smk.params.protocol),

@@ -13,6 +13,7 @@ setup_logging(sm.log[0])
 set_threads(sm.threads)
 seed = int(sm.wildcards.seed)
 seed_everything(seed)
+named = {"train", "val", "test", "embeddings", "catalogue", "known"}
 train_run(
     spec=dict(sm.params.model),
     backend=sm.wildcards.backend,
@@ -30,5 +31,10 @@ train_run(
         history=sm.output.history,
         weights=sm.output.weights,
         info=sm.output.info,
+        # other jobs' outputs the model type declares (extra_inputs), by name
+        extra={name: str(path) for name, path in sm.input.items() if name not in named},
     ),
+    # model types declared outside the package (config `model_dirs`); reading it from the
+    # config rather than params keeps the built-in types' jobs independent of it
+    model_dirs=tuple(sm.config.get("model_dirs") or ()),
 )

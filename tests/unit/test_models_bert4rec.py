@@ -88,7 +88,7 @@ def test_pretrained_items_are_frozen_and_projected():
     fit(model, data, TrainSettings(epochs=2, k=5), seed=0)
     torch.testing.assert_close(model.item_table.detach(), torch.from_numpy(vectors), rtol=0, atol=0)
     assert not torch.equal(model.projection.weight.detach(), projection_before)
-    assert "item_table" not in model.saved_state()
+    assert "items.table" not in model.saved_state()
 
     torch.manual_seed(0)
     tuned = small_model(data, vectors, freeze_items=False)

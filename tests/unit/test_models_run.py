@@ -18,6 +18,7 @@ SPECS = {
     "knn": {"type": "knn", "backends": ["emb"], "random_baseline": True},
     "shallow": {"type": "shallow", "epochs": 2, "batch_size": 64, "n_negatives": 3},
     "bert4rec": {"type": "bert4rec", "epochs": 2, "hidden_size": 8, "max_len": 6, "batch_size": 4},
+    "sasrec": {"type": "sasrec", "epochs": 2, "hidden_size": 8, "max_len": 6, "batch_size": 4},
 }
 
 
@@ -51,7 +52,10 @@ def run(root, out, model, backend, seed=0):
 
 @pytest.mark.parametrize(
     ("model", "backend"),
-    [("pop", "none"), ("knn", "emb"), ("knn", "random"), ("shallow", "emb"), ("shallow", "random"), ("bert4rec", "emb"), ("bert4rec", "random")],
+    [
+        ("pop", "none"), ("knn", "emb"), ("knn", "random"), ("shallow", "emb"), ("shallow", "random"),
+        ("bert4rec", "emb"), ("bert4rec", "random"), ("sasrec", "emb"), ("sasrec", "random"),
+    ],
 )
 def test_run_writes_every_output_by_contract(split_files, tmp_path, model, backend):
     root, train_rows = split_files
@@ -68,10 +72,11 @@ def test_run_writes_every_output_by_contract(split_files, tmp_path, model, backe
         assert all(np.all(np.diff(s) <= 0) for s in scores)
     history = pl.read_csv(tmp_path / "history.csv")
     assert {"epoch", "loss", "val_ndcg", "val_hitrate", "lr", "n_items_without_embedding"} <= set(history.columns)
-    assert history.height == (2 if model in ("shallow", "bert4rec") else 1)
+    assert history.height == (2 if model in ("shallow", "bert4rec", "sasrec") else 1)
     saved = torch.load(tmp_path / "model.pt", weights_only=True)
     assert saved["model"] == model and saved["backend"] == backend and len(saved["track_ids"]) == 20
-    assert "item_table" not in saved["state"] or backend == "random"
+    assert "items.table" not in saved["state"]  # frozen content vectors are the embeddings file
+    assert ("items.id_table" in saved["state"]) == (backend == "random" and model != "knn")
     recorded = json.loads((tmp_path / "run.json").read_text())
     expected_missing = 1 if backend == "emb" else 0
     assert recorded["n_items_without_embedding"] == info["n_items_without_embedding"] == expected_missing
@@ -95,3 +100,17 @@ def test_stale_checkpoint_of_other_settings_is_ignored(split_files, tmp_path):
     info = run(root, tmp_path, "shallow", "emb")
     assert info["resumed_from_epoch"] == 0 and info["epochs_run"] == 2
     assert not (tmp_path / "checkpoint.pt").exists()
+
+
+@pytest.mark.parametrize("model", ["shallow", "sasrec"])
+def test_every_items_mode_runs_and_is_recorded(split_files, tmp_path, model):
+    root, _ = split_files
+    recs = {}
+    for items, normalize in (("content", "none"), ("finetune", "none"), ("hybrid", "l2"), ("matched_random", "standard")):
+        SPECS[f"{model}_{items}"] = {**SPECS[model], "items": items, "normalize": normalize}
+        info = run(root, tmp_path / items, f"{model}_{items}", "emb")
+        assert (info["items"], info["normalize"], info["scores_unseen_tracks"]) == (items, normalize, True)
+        recs[items] = pl.read_parquet(tmp_path / items / "recs_test.parquet")
+    assert not recs["content"].equals(recs["matched_random"])
+    info = run(root, tmp_path / "random", f"{model}_hybrid", "random")  # `random` is always items: id
+    assert (info["items"], info["scores_unseen_tracks"]) == ("id", False)

@@ -135,7 +135,7 @@ def test_learns_the_hidden_taste_dims_that_cosine_knn_misses_and_items_stay_froz
     # the pretrained item table is really frozen: bit-for-bit the input vectors
     torch.testing.assert_close(model.item_table.detach(), torch.from_numpy(vectors), rtol=0, atol=0)
     assert not model.item_table.requires_grad
-    assert "item_table" not in model.saved_state()
+    assert "items.table" not in model.saved_state()
 
 
 def test_unfrozen_items_are_fine_tuned():
@@ -144,7 +144,7 @@ def test_unfrozen_items_are_fine_tuned():
     model, _ = train_shallow(data, vectors, epochs=2, freeze_items=False)
     assert model.item_table.requires_grad
     assert not torch.equal(model.item_table.detach(), torch.from_numpy(vectors))
-    assert "item_table" in model.saved_state()
+    assert "items.table" in model.saved_state()
 
 
 def test_deterministic_and_resume_equals_uninterrupted(tmp_path):

@@ -157,3 +157,21 @@ def test_build_report_writes_everything(tmp_path):
         assert image.shape[0] > 200 and image.shape[1] > 200, name
         assert image[..., :3].std() > 0.05, f"{name} looks blank"
     assert not list(out.rglob(".*.tmp"))
+
+
+def test_table3_items_column_names_the_way_each_run_used_content(tmp_path):
+    catalogue = Catalogue(
+        model_types={"pop": "pop", "knn": "knn", "shallow": "shallow", "shallow_hybrid": "shallow"},
+        backend_types={"mfcc": "mfcc"},
+        model_ways={"pop": "", "knn": "content", "shallow": "content, standard", "shallow_hybrid": "hybrid"},
+    )
+    runs = {"knn": ["mfcc", "random"], "shallow": ["mfcc", "random"], "shallow_hybrid": ["mfcc"]}
+    level = {("knn", "mfcc"): 0.2, ("knn", "random"): 0.1, ("shallow", "mfcc"): 0.3, ("shallow", "random"): 0.1, ("shallow_hybrid", "mfcc"): 0.2}
+    _, summary, sig = _report_inputs(tmp_path, catalogue, runs, level)
+    md = table3(summary, sig, SETTINGS, catalogue, "test", with_reference=False)
+    assert md.splitlines()[0].startswith("| Model | Backend | Items | HR@50")
+    shallow = md.split("**ShallowNet**")[1].split("**shallow_hybrid")[0]
+    assert _row(shallow, "MFCC")[2] == "content, standard"
+    assert _row(shallow, "Random")[2] == "id"  # the learned table, whatever the instance's mode
+    assert _row(md.split("**KNN**")[1], "Random")[2] == "random"  # KNN's random vectors are fixed, not learned
+    assert _row(md.split("**shallow_hybrid (ShallowNet)**")[1], "MFCC")[2] == "hybrid"

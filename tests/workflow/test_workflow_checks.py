@@ -62,9 +62,9 @@ def test_model_listing_an_unconfigured_backend(tmp_path: Path) -> None:
 
 def test_unknown_model_type(tmp_path: Path) -> None:
     config = _default_config()
-    config["models"]["sasrec"] = {}
+    config["models"]["gru4rec"] = {}
     out = _plan_error(tmp_path, config)
-    assert "sasrec" in out
+    assert "gru4rec" in out
 
 
 @pytest.mark.parametrize("reserved", ["random", "none"])

@@ -38,6 +38,7 @@ from ..io import write_parquet, write_text
 from ..models.base import NeuralRecommender
 from ..models.data import SplitData, load_split, read_part
 from ..models.item_vectors import align_embeddings
+from ..models.items import ItemSettings, prepare_content
 from ..models.run import RUN_SELECTION_KEYS, build_model, pick_device
 from ..models.training import TrainSettings, fit
 from ..runtime import progress
@@ -45,7 +46,7 @@ from ..runtime import progress
 log = logging.getLogger(__name__)
 
 MEAN_LAYER = "mean"
-SWEEP_MODEL_TYPES = ("knn", "shallow", "bert4rec")
+SWEEP_MODEL_TYPES = ("knn", "shallow", "bert4rec", "sasrec")
 # float16 keeps 11 significant bits: a cached layer agrees with /embeddings to this relative error.
 FLOAT16_RTOL = 2.0**-10
 
@@ -148,7 +149,8 @@ def evaluate_layer(
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
     """Per-user metrics (val and test) of one model on one set of item vectors."""
     torch.manual_seed(seed)
-    model = build_model(spec, backend, data, _ItemVectorsView(vectors))
+    vectors = prepare_content(vectors, ItemSettings.from_config(spec, backend), seed)  # normalize, matched_random
+    model = build_model(spec, backend, data, _ItemVectorsView(vectors), seed)
     info: dict[str, Any] = {}
     if isinstance(model, NeuralRecommender):
         model.to(pick_device(spec.get("device", "auto")))

@@ -61,6 +61,21 @@ class NeuralRecommender(nn.Module, Recommender):
     def saved_state(self) -> dict[str, torch.Tensor]:
         return {k: v.detach().clone() for k, v in self.state_dict().items() if k not in self.frozen}
 
+    def lr_scales(self) -> dict[str, float]:
+        """Parameter name -> factor on the learning rate, for parameters trained slower than
+        the rest (`items: finetune`'s vectors). Empty: one rate for everything."""
+        return {}
+
+    def optimizer_groups(self, lr: float) -> list[dict]:
+        """Adam parameter groups: the trainable parameters at `lr`, then one group per other
+        rate factor (ReduceLROnPlateau scales every group alike)."""
+        scales = self.lr_scales()
+        groups: dict[float, list[nn.Parameter]] = {1.0: []}
+        for name, param in self.named_parameters():
+            if param.requires_grad:
+                groups.setdefault(scales.get(name, 1.0), []).append(param)
+        return [{"params": params, "lr": lr * factor} for factor, params in groups.items() if params]
+
     def load_saved_state(self, state: dict[str, torch.Tensor]) -> None:
         missing, unexpected = self.load_state_dict(state, strict=False)
         if unexpected or set(missing) - set(self.frozen):

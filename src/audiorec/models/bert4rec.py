@@ -1,9 +1,10 @@
 """BERT4Rec (Sun et al. 2019) over content item vectors, as in the paper's §2.2.
 
-Items enter the transformer as their pretrained vectors through a learned projection (the
-vectors themselves frozen unless `freeze_items: false`), or, for the `random` backend, as a
-learned table. The output layer is tied to the same item matrix, so every item, including
-one never seen in training, is scored through its content.
+Items enter the transformer as set by `items:` (models.items; the paper: pretrained vectors,
+frozen, through a learned projection; the `random` backend: a learned table). The output
+layer is tied to the same item matrix, so with content every item, including one never seen
+in training, is scored through its content. The transformer, the item input and the fused
+output layer are shared with SASRec (models.sequential).
 
 Three points where the published code went wrong, done right here:
 - the maximum length (300) is the same in training and prediction (it predicted from 50);
@@ -14,112 +15,45 @@ Three points where the published code went wrong, done right here:
 - prediction appends a mask token after the user's last (at most 299) items and reads the
   scores at that position.
 
-Sequences are right-aligned (padding on the left) and position embeddings count back from
-the end, so the appended mask always sits at the last position, and each batch is cut to
-its longest sequence instead of always padding to 300.
+Sequences are right-aligned (padding on the left), so the appended mask always sits at the
+last position.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from .base import Factors, NeuralRecommender
 from .data import SplitData
-from .losses import linear_cross_entropy
+from .sequential import IGNORE, SequentialRecommender, sequential_settings
 
-IGNORE = -100
+if TYPE_CHECKING:
+    from .registry import RunContext
+
+__all__ = ["IGNORE", "Bert4Rec"]
 
 
-class Bert4Rec(NeuralRecommender):
-    def __init__(
-        self,
-        data: SplitData,
-        item_vectors: np.ndarray | None,
-        freeze_items: bool = True,
-        hidden_size: int | None = None,
-        random_dim: int = 64,
-        n_layers: int = 2,
-        n_heads: int = 2,
-        inner_size: int = 256,
-        dropout: float = 0.1,
-        max_len: int = 300,
-        mask_prob: float = 0.2,
-        batch_size: int = 128,
-        output_bias: bool = False,
-        init_std: float = 0.02,
-        precision: str = "fp32",
-    ) -> None:
-        super().__init__()
-        if precision not in ("fp32", "bf16"):
-            raise ValueError(f"bert4rec: precision must be 'fp32' or 'bf16', got {precision!r}")
-        self.bf16 = precision == "bf16"
-        n_items = data.n_items
-        if item_vectors is None:
-            hidden = hidden_size or random_dim
-            self.item_table = nn.Parameter(torch.randn(n_items, hidden) * init_std)
-            self.projection: nn.Module | None = None
-        else:
-            hidden = hidden_size or item_vectors.shape[1]
-            vectors = torch.from_numpy(np.array(item_vectors, dtype=np.float32))
-            self.item_table = nn.Parameter(vectors, requires_grad=not freeze_items)
-            self.projection = nn.Linear(item_vectors.shape[1], hidden)
-            self.frozen = ("item_table",) if freeze_items else ()
-        if hidden % n_heads:
-            raise ValueError(
-                f"bert4rec: hidden size {hidden} is not divisible by n_heads={n_heads}; "
-                f"set models.<model>.hidden_size (or n_heads) so that it is"
-            )
-        self.pad, self.mask = n_items, n_items + 1
-        self.special = nn.Parameter(torch.randn(2, hidden) * init_std)  # [PAD, MASK]
-        self.positions = nn.Parameter(torch.randn(max_len, hidden) * init_std)
-        self.norm = nn.LayerNorm(hidden, eps=1e-12)
-        self.dropout = nn.Dropout(dropout)
-        layer = nn.TransformerEncoderLayer(
-            hidden, n_heads, inner_size, dropout, activation="gelu", batch_first=True, layer_norm_eps=1e-12
-        )
-        self.encoder = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
-        self.bias = nn.Parameter(torch.zeros(n_items)) if output_bias else None
-        self.max_len = max_len
+class Bert4Rec(SequentialRecommender):
+    name = "bert4rec"
+    n_special = 2  # [PAD, MASK]
+
+    def __init__(self, data: SplitData, item_vectors: np.ndarray | None, *args, mask_prob: float = 0.2, **kwargs) -> None:
+        super().__init__(data, item_vectors, *args, **kwargs)
+        self.mask = data.n_items + 1
         self.mask_prob = mask_prob
-        self.batch_size = batch_size
-        self.indptr = data.train.indptr
-        self.sequence_items = data.train.indices
-
-    # --- inputs ---
-
-    def item_matrix(self) -> torch.Tensor:
-        """[n_items, hidden]: the input embeddings and (tied) output weights of every item."""
-        return self.item_table if self.projection is None else self.projection(self.item_table)
 
     def sequences(self, users: np.ndarray, append_mask: bool) -> np.ndarray:
         """[B, L] right-aligned token ids of the users' latest train items (at most max_len
         tokens, the appended mask included), padded on the left with PAD."""
-        starts, ends = self.indptr[users], self.indptr[users + 1]
-        keep = self.max_len - 1 if append_mask else self.max_len
-        lengths = np.minimum(ends - starts, keep)
-        width = int(lengths.max())
-        src = ends[:, None] - width + np.arange(width)[None, :]
-        real = src >= (ends - lengths)[:, None]
-        tokens = np.where(real, self.sequence_items[np.where(real, src, 0)], self.pad)
+        tokens = self.window(users, self.max_len - 1 if append_mask else self.max_len)
         if append_mask:
             tokens = np.concatenate([tokens, np.full((len(users), 1), self.mask)], axis=1)
         return tokens
 
-    def encode(self, tokens: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """Hidden states [B, L, H] of right-aligned token ids."""
-        table = torch.cat([items, self.special])
-        x = table[tokens] + self.positions[self.max_len - tokens.shape[1] :]
-        x = self.dropout(self.norm(x))
-        return self.encoder(x, src_key_padding_mask=tokens == self.pad)
-
     # --- training ---
-
-    def autocast(self) -> torch.autocast:
-        """bf16 matmuls (fp32 weights, softmax and loss) when precision is bf16."""
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
 
     def masked_loss(self, inputs: torch.Tensor, labels: torch.Tensor, gather: bool = True) -> torch.Tensor:
         """Cross entropy over all items at the positions whose label is not IGNORE.
@@ -134,8 +68,7 @@ class Bert4Rec(NeuralRecommender):
         items = self.item_matrix()
         hidden = self.encode(inputs, items)
         if gather:
-            where = labels != IGNORE
-            return linear_cross_entropy(hidden[where], items, labels[where], self.bias, bf16=self.bf16)
+            return self.output_loss(hidden, items, labels)
         logits = hidden @ items.T
         if self.bias is not None:
             logits = logits + self.bias
@@ -149,41 +82,12 @@ class Bert4Rec(NeuralRecommender):
         labels = np.where(masked, tokens, IGNORE)
         return inputs, labels
 
-    def epoch_batches(self, rng: np.random.Generator) -> list[np.ndarray]:
-        """Users in random batches of similar length: shuffle, sort pools of 64 batches by
-        length, cut, shuffle the batches. Cuts padding several-fold on long-tailed histories
-        while every user still appears once per epoch in a random batch."""
-        lengths = np.minimum(np.diff(self.indptr), self.max_len)
-        order = rng.permutation(len(lengths))
-        # a user whose every train track lacks a vector has an empty sequence (nothing to learn)
-        order = order[lengths[order] > 0]
-        pool = self.batch_size * 64
-        batches = []
-        for start in range(0, len(order), pool):
-            chunk = order[start : start + pool]
-            chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
-            batches += [chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
-        return [batches[i] for i in rng.permutation(len(batches))]
-
-    def steps_per_epoch(self) -> int:
-        return -(-(len(self.indptr) - 1) // self.batch_size)
-
-    def train_epoch(self, optimizer: torch.optim.Optimizer, rng: np.random.Generator, max_steps: int | None = None) -> float:
+    def batch_loss(self, users: np.ndarray, rng: np.random.Generator) -> torch.Tensor | None:
+        inputs, labels = self.mask_batch(self.sequences(users, append_mask=False), rng)
+        if not (labels != IGNORE).any():
+            return None
         device = self.device
-        total, steps = 0.0, 0
-        for users in self.epoch_batches(rng):
-            if max_steps is not None and steps >= max_steps:
-                break
-            inputs, labels = self.mask_batch(self.sequences(users, append_mask=False), rng)
-            if not (labels != IGNORE).any():
-                continue
-            optimizer.zero_grad(set_to_none=True)
-            loss = self.masked_loss(torch.as_tensor(inputs, device=device), torch.as_tensor(labels, device=device))
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach())
-            steps += 1
-        return total / max(steps, 1)
+        return self.masked_loss(torch.as_tensor(inputs, device=device), torch.as_tensor(labels, device=device))
 
     # --- ranking ---
 
@@ -194,12 +98,8 @@ class Bert4Rec(NeuralRecommender):
             hidden = self.encode(tokens, self.item_matrix() if items is None else items)[:, -1]
         return hidden.float()
 
-    def factors(self) -> Factors:
-        with torch.no_grad():
-            items = self.item_matrix().detach()
 
-        def users(chunk: torch.Tensor) -> torch.Tensor:
-            with torch.no_grad():
-                return self.user_vectors(chunk.cpu().numpy(), items)
-
-        return Factors(users=users, items=items, bias=None if self.bias is None else self.bias.detach())
+def build(context: RunContext) -> Bert4Rec:
+    """The registry's entry point (bert4rec.yaml declares the type)."""
+    vectors = None if context.vectors is None else context.vectors.vectors
+    return Bert4Rec(context.data, vectors, mask_prob=float(context.spec.get("mask_prob", 0.2)), **sequential_settings(context))

@@ -7,12 +7,17 @@ scale of a backend's vectors irrelevant, though not the relative scale of its di
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 from scipy import sparse
 
 from .base import Factors, Recommender
 from .data import SplitData
+
+if TYPE_CHECKING:
+    from .registry import RunContext
 
 
 def user_means(data: SplitData, item_vectors: np.ndarray) -> np.ndarray:
@@ -39,3 +44,10 @@ class KNN(Recommender):
 
     def saved_state(self) -> dict[str, torch.Tensor]:
         return {"user_vectors": self.users.clone()}
+
+
+def build(context: RunContext) -> KNN:
+    """The registry's entry point (knn.yaml declares the type)."""
+    if context.vectors is None:
+        raise ValueError("knn needs item vectors (a backend, or `random`)")
+    return KNN(context.data, context.vectors.vectors)

@@ -7,11 +7,16 @@ it is ranked by exactly the same code as every other model.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 
 from .base import Factors, Recommender
 from .data import SplitData
+
+if TYPE_CHECKING:
+    from .registry import RunContext
 
 
 class Popularity(Recommender):
@@ -30,3 +35,8 @@ class Popularity(Recommender):
 
     def saved_state(self) -> dict[str, torch.Tensor]:
         return {"popularity": self.popularity.clone()}
+
+
+def build(context: RunContext) -> Popularity:
+    """The registry's entry point (pop.yaml declares the type)."""
+    return Popularity(context.data, count=context.spec.get("count", "users"))

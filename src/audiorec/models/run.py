@@ -15,7 +15,7 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,20 +26,18 @@ import torch
 from ..evaluation.ranking import recommendations_frame
 from ..io import atomic_path, write_csv, write_parquet, write_text
 from .base import NeuralRecommender, Recommender
-from .bert4rec import Bert4Rec
 from .data import SplitData, load_split
-from .item_vectors import ItemVectors, load_item_vectors, random_item_vectors
-from .knn import KNN
-from .pop import Popularity
-from .shallow import ShallowNet
+from .item_vectors import ItemVectors
+from .items import ItemSettings, item_vectors_for
+from .registry import RunContext, builder, declaration
 from .training import FitResult, TrainSettings, evaluate_part, fit
 
 log = logging.getLogger(__name__)
 
-MODEL_TYPES = ("pop", "knn", "shallow", "bert4rec")
-NEURAL_TYPES = ("shallow", "bert4rec")
 # Config keys that choose which runs exist, not how one run trains: kept out of a job's params.
 RUN_SELECTION_KEYS = ("backends", "random_baseline")
+
+__all__ = ["RUN_SELECTION_KEYS", "RunPaths", "build_model", "item_vectors_for", "pick_device", "train_run"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +53,7 @@ class RunPaths:
     info: str
     catalogue: str | None = None  # a cold-item split's catalogue.parquet (docs/beyond.md)
     known: str | None = None  # the split's known.parquet: what ranking excludes (docs/split.md)
+    extra: dict[str, str] = field(default_factory=dict)  # other jobs' outputs the model type declares
 
     @property
     def checkpoint(self) -> Path:
@@ -77,58 +76,31 @@ def resolve_precision(setting: str, device: torch.device) -> str:
     return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
 
 
-def item_vectors_for(spec: dict[str, Any], backend: str, data: SplitData, seed: int, embeddings: str | None) -> ItemVectors | None:
-    """The item vectors a run starts from: none (pop, or BERT4Rec's own random table),
-    seeded random vectors (`random`), or the backend's embeddings aligned to the catalogue."""
-    kind = spec["type"]
-    if kind == "pop":
-        return None
-    if backend == "random":
-        if kind == "bert4rec":
-            return None
-        return random_item_vectors(data.n_items, int(spec.get("random_dim", 64)), seed)
-    if embeddings is None:
-        raise ValueError(f"model type {kind} with backend {backend!r} needs an embeddings file")
-    return load_item_vectors(embeddings, data.track_ids, float(spec.get("max_missing_share", 1.0)))
-
-
-def build_model(spec: dict[str, Any], backend: str, data: SplitData, vectors: ItemVectors | None) -> Recommender:
-    kind = spec["type"]
-    learned_items = backend == "random"
-    if kind == "pop":
-        return Popularity(data, count=spec.get("count", "users"))
-    if kind == "knn":
-        assert vectors is not None
-        return KNN(data, vectors.vectors)
-    if kind == "shallow":
-        assert vectors is not None
-        return ShallowNet(
-            data,
-            vectors.vectors,
-            freeze_items=bool(spec.get("freeze_items", True)) and not learned_items,
-            margin=float(spec.get("margin", 0.2)),
-            n_negatives=int(spec.get("n_negatives", 20)),
-            batch_size=int(spec.get("batch_size", 10000)),
-            tower=spec.get("tower", "shared"),
-        )
-    if kind == "bert4rec":
-        return Bert4Rec(
-            data,
-            None if vectors is None else vectors.vectors,
-            freeze_items=bool(spec.get("freeze_items", True)),
-            hidden_size=spec.get("hidden_size"),
-            random_dim=int(spec.get("random_dim", 64)),
-            n_layers=int(spec.get("n_layers", 2)),
-            n_heads=int(spec.get("n_heads", 2)),
-            inner_size=int(spec.get("inner_size", 256)),
-            dropout=float(spec.get("dropout", 0.1)),
-            max_len=int(spec.get("max_len", 300)),
-            mask_prob=float(spec.get("mask_prob", 0.2)),
-            batch_size=int(spec.get("batch_size", 128)),
-            output_bias=bool(spec.get("output_bias", False)),
-            precision=resolve_precision(spec.get("precision", "fp32"), pick_device(spec.get("device", "auto"))),
-        )
-    raise ValueError(f"unknown model type {kind!r}; choose one of {MODEL_TYPES}")
+def build_model(
+    spec: dict[str, Any],
+    backend: str,
+    data: SplitData,
+    vectors: ItemVectors | None,
+    seed: int = 0,
+    inputs: dict[str, str] | None = None,
+    model_dirs: tuple[str, ...] = (),
+) -> Recommender:
+    """The model of one run, made by its type's declared module (models.registry): no
+    per-type code here."""
+    decl = declaration(spec["type"], model_dirs)
+    device = pick_device(spec.get("device", "auto"))
+    context = RunContext(
+        spec=spec,
+        backend=backend,
+        seed=seed,
+        data=data,
+        vectors=vectors,
+        items=ItemSettings.from_config(spec, backend) if decl.reads_embeddings else None,
+        device=device,
+        precision=resolve_precision(spec.get("precision", "fp32"), device),
+        inputs=dict(inputs or {}),
+    )
+    return builder(decl)(context)
 
 
 def fingerprint(spec: dict[str, Any], backend: str, seed: int, k: int, data: SplitData, vectors: ItemVectors | None) -> str:
@@ -146,11 +118,15 @@ def fingerprint(spec: dict[str, Any], backend: str, seed: int, k: int, data: Spl
     return h.hexdigest()
 
 
-def train_run(spec: dict[str, Any], backend: str, seed: int, k: int, paths: RunPaths) -> dict[str, Any]:
-    """Train (or fit) one model on the split and write every output of its run folder."""
+def train_run(
+    spec: dict[str, Any], backend: str, seed: int, k: int, paths: RunPaths, model_dirs: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """Train (or fit) one model on the split and write every output of its run folder.
+    `model_dirs`: folders of model types declared outside the package."""
     started = time.perf_counter()
     spec = {key: value for key, value in spec.items() if key not in RUN_SELECTION_KEYS}
     kind = spec["type"]
+    decl = declaration(kind, model_dirs)
     split = load_split(paths.train, paths.val, paths.test, paths.catalogue, paths.known)
     data = split
     log.info(
@@ -158,12 +134,13 @@ def train_run(spec: dict[str, Any], backend: str, seed: int, k: int, paths: RunP
         kind, backend, seed, data.n_users, data.n_items, data.n_train,
         len(data.parts["val"].users), len(data.parts["test"].users),
     )
-    vectors = item_vectors_for(spec, backend, split, seed, paths.embeddings)
+    vectors = item_vectors_for(spec, backend, split, seed, paths.embeddings) if decl.reads_embeddings else None
     n_missing = 0 if vectors is None else vectors.n_missing
     if n_missing:
         data = split.for_vectors(~vectors.missing)
     torch.manual_seed(seed)
-    model = build_model(spec, backend, data, vectors)
+    model = build_model(spec, backend, data, vectors, seed, paths.extra, model_dirs)
+    items = ItemSettings.from_config(spec, backend) if decl.reads_embeddings else None
     info: dict[str, Any] = {
         "model": kind,
         "backend": backend,
@@ -173,6 +150,10 @@ def train_run(spec: dict[str, Any], backend: str, seed: int, k: int, paths: RunP
         "n_items": data.n_items,
         "n_train": data.n_train,
         "vector_dim": None if vectors is None else int(vectors.vectors.shape[1]),
+        # how tracks enter the model (models.items): the `random` backend is always `id`
+        "items": None if items is None else items.mode,
+        "normalize": None if items is None else items.normalize,
+        "scores_unseen_tracks": decl.scores_unseen_tracks and (items is None or items.mode != "id"),
         # val/test rank only these (a cold-item split's held-out tracks; docs/beyond.md), less
         # the tracks without a vector (docs/models.md, "Tracks without a vector")
         "n_candidates": data.n_items if data.candidates is None else len(data.candidates),

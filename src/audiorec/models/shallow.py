@@ -19,6 +19,7 @@ and reuses the rows for the positive and negative slots.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -27,6 +28,10 @@ from torch import nn
 
 from .base import Factors, NeuralRecommender
 from .data import SplitData
+
+if TYPE_CHECKING:
+    from .registry import RunContext
+from .items import ItemInput, ItemSettings
 from .knn import user_means
 
 log = logging.getLogger(__name__)
@@ -134,16 +139,28 @@ class ShallowNet(NeuralRecommender):
         n_negatives: int = 20,
         batch_size: int = 10000,
         tower: str = "shared",
+        items: ItemSettings | None = None,
     ) -> None:
+        """`item_vectors`: the content vectors, or for `items.mode == "id"` the random
+        vectors the learned table starts from. `items` (default: `content`, or `finetune`
+        at the full rate when `freeze_items` is false) says how they enter (models.items)."""
         super().__init__()
         if tower not in ("shared", "separate"):
             raise ValueError(f"shallow: tower must be 'shared' or 'separate', got {tower!r}")
+        if items is None:
+            items = ItemSettings("content") if freeze_items else ItemSettings("finetune", finetune_lr_factor=1.0)
         dim = item_vectors.shape[1]
-        self.item_table = nn.Parameter(torch.from_numpy(np.array(item_vectors, dtype=np.float32)), requires_grad=not freeze_items)
-        self.user_table = nn.Parameter(torch.from_numpy(user_means(data, item_vectors)))
+        learned = items.mode == "id"
+        # the tower is the projection: items enter at their own width
+        self.items = ItemInput(
+            items, data.n_items, dim, None if learned else item_vectors, project=False, id_init=item_vectors if learned else None
+        )
+        with torch.no_grad():
+            start = self.items().detach().numpy()
+        self.user_table = nn.Parameter(torch.from_numpy(user_means(data, start)))
         self.user_tower = nn.Sequential(nn.Linear(dim, dim), nn.ReLU())
         self.item_tower = None if tower == "shared" else nn.Sequential(nn.Linear(dim, dim), nn.ReLU())
-        self.frozen = ("item_table",) if freeze_items else ()
+        self.frozen = self.items.frozen_names("items.")
         self.margin = margin
         self.n_negatives = n_negatives
         self.batch_size = batch_size
@@ -151,8 +168,17 @@ class ShallowNet(NeuralRecommender):
         self.sampler = NegativeUserSampler(self.pair_users, self.pair_items, data.n_users, data.n_items)
         self.unfilled_negatives = 0
 
+    @property
+    def item_table(self) -> nn.Parameter:
+        """The item vectors the tower sees (content, or the learned ID table)."""
+        return self.items.table if self.items.table is not None else self.items.id_table
+
+    def lr_scales(self) -> dict[str, float]:
+        return self.items.lr_scales("items.")
+
     def _items_out(self, items: torch.Tensor | None = None) -> torch.Tensor:
-        table = self.item_table if items is None else self.item_table[items]
+        matrix = self.items()
+        table = matrix if items is None else matrix[items]
         return F.normalize((self.item_tower or self.user_tower)(table), dim=-1)
 
     def _users_out(self, users: torch.Tensor | None = None) -> torch.Tensor:
@@ -199,3 +225,19 @@ class ShallowNet(NeuralRecommender):
     def factors(self) -> Factors:
         with torch.no_grad():
             return Factors(users=self._users_out(), items=self._items_out(), cosine=True)
+
+
+def build(context: RunContext) -> ShallowNet:
+    """The registry's entry point (shallow.yaml declares the type). For `items: id` the
+    vectors are the `random` backend's seeded start of the learned table."""
+    spec = context.spec
+    assert context.vectors is not None and context.items is not None
+    return ShallowNet(
+        context.data,
+        context.vectors.vectors,
+        margin=float(spec.get("margin", 0.2)),
+        n_negatives=int(spec.get("n_negatives", 20)),
+        batch_size=int(spec.get("batch_size", 10000)),
+        tower=spec.get("tower", "shared"),
+        items=context.items,
+    )

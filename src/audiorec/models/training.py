@@ -92,8 +92,7 @@ def fit(
     to simulate a crash)."""
     if settings.metric not in METRICS:
         raise ValueError(f"unknown early-stopping metric {settings.metric!r}; choose one of {METRICS}")
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=settings.lr)
+    optimizer = torch.optim.Adam(model.optimizer_groups(settings.lr), lr=settings.lr)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="max", factor=settings.lr_factor, patience=settings.lr_patience
     )

@@ -65,6 +65,16 @@ class Catalogue:
 
     model_types: dict[str, str]
     backend_types: dict[str, str]
+    # model -> how it uses content (its `items` mode, normalisation): the tables' "Items" column
+    model_ways: dict[str, str] = field(default_factory=dict)
+
+    def way(self, model: str, backend: str) -> str:
+        """How a run used its items: on the `random` backend `id` (a learned model's table)
+        or `random` (KNN's fixed vectors), else the model's way ("" without item vectors)."""
+        way = self.model_ways.get(model, "")
+        if backend == LEARNED_BASELINE and way:
+            return "random" if self.model_types.get(model) == "knn" else "id"
+        return way
 
     def backend_type(self, backend: str) -> str:
         return self.backend_types.get(backend, backend)
@@ -146,7 +156,7 @@ def baselines(summary: pl.DataFrame, settings: ReportSettings, catalogue: Catalo
         for metric in METRICS:
             if configured is not None:
                 out[model, metric] = configured
-            elif LEARNED_BASELINE in backends and mtype in ("shallow", "bert4rec"):
+            elif LEARNED_BASELINE in backends and mtype != "knn":  # learned models: items: id
                 out[model, metric] = LEARNED_BASELINE
             else:
                 ranked = rows.filter((pl.col("split") == selection) & (pl.col("metric") == metric))

@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 
 # Display names of model and backend types, as the paper writes them.
-MODEL_NAMES = {"pop": "Pop", "knn": "KNN", "shallow": "ShallowNet", "bert4rec": "BERT4Rec"}
+MODEL_NAMES = {"pop": "Pop", "knn": "KNN", "shallow": "ShallowNet", "bert4rec": "BERT4Rec", "sasrec": "SASRec"}
 BACKEND_NAMES = {
     "random": "Random",
     "none": "—",

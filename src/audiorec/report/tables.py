@@ -61,7 +61,8 @@ def table3(
         (pl.col("split") == split) & (pl.col("family") == "baseline") & (pl.col("test") == settings.test)
     )
     reference = paper_table3() if with_reference else None
-    header = ["Model", "Backend"]
+    ways = bool(catalogue.model_ways)  # an "Items" column: how each run used content
+    header = ["Model", "Backend", *(["Items"] if ways else [])]
     for label in TABLE3_METRICS.values():
         header.append(f"{label}@{k}")
         if reference is not None:
@@ -72,6 +73,8 @@ def table3(
         backends = sorted(part.filter(pl.col("model") == model)["backend"].unique().to_list(), key=catalogue.backend_key)
         for i, backend in enumerate(backends):
             row = [f"**{model_label(model, catalogue)}**" if i == 0 else "", backend_label(backend, catalogue)]
+            if ways:
+                row.append(catalogue.way(model, backend) or "–")
             for metric in TABLE3_METRICS:
                 cell = part.filter(
                     (pl.col("model") == model) & (pl.col("backend") == backend) & (pl.col("metric") == metric)
