@@ -14,6 +14,11 @@ Three points where the published code went wrong, done right here:
 - prediction appends a mask token after the user's last (at most 299) items and reads the
   scores at that position.
 
+`erratum_predict_last_50` restores the published code's prediction from a 50-long sequence
+(its latest 49 tracks and the mask, `max_length=50` of its prediction dataset) while training
+used `max_len`. Positions count from the end here, so the shorter input does not also move
+the mask's position embedding as it did there (left-aligned positions).
+
 Sequences are right-aligned (padding on the left) and position embeddings count back from
 the end, so the appended mask always sits at the last position, and each batch is cut to
 its longest sequence instead of always padding to 300.
@@ -31,6 +36,8 @@ from .data import SplitData
 from .losses import linear_cross_entropy
 
 IGNORE = -100
+#: the published code's prediction length (its erratum): the latest 49 tracks + the mask
+ERRATUM_PREDICT_LEN = 50
 
 
 class Bert4Rec(NeuralRecommender):
@@ -51,6 +58,7 @@ class Bert4Rec(NeuralRecommender):
         output_bias: bool = False,
         init_std: float = 0.02,
         precision: str = "fp32",
+        predict_len: int | None = None,
     ) -> None:
         super().__init__()
         if precision not in ("fp32", "bf16"):
@@ -83,6 +91,8 @@ class Bert4Rec(NeuralRecommender):
         self.encoder = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
         self.bias = nn.Parameter(torch.zeros(n_items)) if output_bias else None
         self.max_len = max_len
+        # tokens of a prediction sequence, the mask included: max_len (the fix) or fewer
+        self.predict_len = max_len if predict_len is None else min(int(predict_len), max_len)
         self.mask_prob = mask_prob
         self.batch_size = batch_size
         self.indptr = data.train.indptr
@@ -96,9 +106,9 @@ class Bert4Rec(NeuralRecommender):
 
     def sequences(self, users: np.ndarray, append_mask: bool) -> np.ndarray:
         """[B, L] right-aligned token ids of the users' latest train items (at most max_len
-        tokens, the appended mask included), padded on the left with PAD."""
+        tokens in training, predict_len with the appended mask), padded on the left with PAD."""
         starts, ends = self.indptr[users], self.indptr[users + 1]
-        keep = self.max_len - 1 if append_mask else self.max_len
+        keep = self.predict_len - 1 if append_mask else self.max_len
         lengths = np.minimum(ends - starts, keep)
         width = int(lengths.max())
         src = ends[:, None] - width + np.arange(width)[None, :]
@@ -186,7 +196,7 @@ class Bert4Rec(NeuralRecommender):
     # --- ranking ---
 
     def user_vectors(self, users: np.ndarray, items: torch.Tensor | None = None) -> torch.Tensor:
-        """Hidden state at a mask token appended after each user's latest (max_len - 1) items."""
+        """Hidden state at a mask token appended after each user's latest (predict_len - 1) items."""
         tokens = torch.as_tensor(self.sequences(users, append_mask=True), device=self.device)
         with self.autocast():
             hidden = self.encode(tokens, self.item_matrix() if items is None else items)[:, -1]

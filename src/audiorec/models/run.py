@@ -26,7 +26,7 @@ import torch
 from ..evaluation.ranking import recommendations_frame
 from ..io import atomic_path, write_csv, write_parquet, write_text
 from .base import NeuralRecommender, Recommender
-from .bert4rec import Bert4Rec
+from .bert4rec import ERRATUM_PREDICT_LEN, Bert4Rec
 from .data import SplitData, load_split
 from .item_vectors import ItemVectors, load_item_vectors, random_item_vectors
 from .knn import KNN
@@ -109,6 +109,8 @@ def build_model(spec: dict[str, Any], backend: str, data: SplitData, vectors: It
             n_negatives=int(spec.get("n_negatives", 20)),
             batch_size=int(spec.get("batch_size", 10000)),
             tower=spec.get("tower", "shared"),
+            inverted_freeze=bool(spec.get("erratum_inverted_freeze", False)),
+            any_negatives=bool(spec.get("erratum_any_negatives", False)),
         )
     if kind == "bert4rec":
         return Bert4Rec(
@@ -126,6 +128,7 @@ def build_model(spec: dict[str, Any], backend: str, data: SplitData, vectors: It
             batch_size=int(spec.get("batch_size", 128)),
             output_bias=bool(spec.get("output_bias", False)),
             precision=resolve_precision(spec.get("precision", "fp32"), pick_device(spec.get("device", "auto"))),
+            predict_len=ERRATUM_PREDICT_LEN if spec.get("erratum_predict_last_50") else None,
         )
     raise ValueError(f"unknown model type {kind!r}; choose one of {MODEL_TYPES}")
 
