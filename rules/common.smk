@@ -135,6 +135,12 @@ for _model, _spec in config["models"].items():
                 f"models.{_model}.backends lists '{_b}', which is not a configured backend "
                 f"(configured: {', '.join(BACKENDS) or 'none'}). Add it under `backends:` or remove it."
             )
+    for _d in _spec.get("datasets") or []:
+        if _d not in DATASETS:
+            _config_error(
+                f"models.{_model}.datasets lists '{_d}', which is not a configured dataset "
+                f"(configured: {', '.join(DATASETS)}). Add it under `datasets:` or remove it."
+            )
 
 
 # --- datasets ---
@@ -207,6 +213,12 @@ def model_backends(model):
     return backends
 
 
+def model_runs_on(model, dataset):
+    """Whether a model runs on a dataset: its `datasets` list, default every dataset."""
+    chosen = model_spec(model).get("datasets")
+    return chosen is None or dataset in chosen
+
+
 def models_of_types(*types):
     """Configured model instances of these types (the train rules' {model} constraints)."""
     return [m for m in MODELS if model_type(m) in types]
@@ -214,7 +226,7 @@ def models_of_types(*types):
 
 # Keys that choose which runs exist rather than how a run trains: left out of a training
 # job's params, so adding a backend to a model's list does not re-run its other backends.
-RUN_SELECTION_KEYS = ("backends", "random_baseline")
+RUN_SELECTION_KEYS = ("backends", "random_baseline", "datasets")
 
 
 def train_params(model):
@@ -318,6 +330,7 @@ def run_dirs(dataset):
     return [
         f"results/{dataset}/runs/{model}/{backend}/seed{seed}"
         for model in MODELS
+        if model_runs_on(model, dataset)
         for backend in model_backends(model)
         for seed in SEEDS
     ]
@@ -424,6 +437,7 @@ def layer_sweep_files(dataset):
     return [
         f"results/{dataset}/layer_sweep/{model}/{backend}/seed{seed}/metrics.parquet"
         for model in config["layer_sweep"]["models"]
+        if model_runs_on(model, dataset)
         for backend in sweep_backends(model)
         for seed in sweep_seeds(model)
     ]
@@ -448,6 +462,8 @@ def _erratum_run_problem(side, ref):
         return f"{side}.dataset '{dataset}' is not a configured dataset (configured: {', '.join(DATASETS)})"
     if model not in MODELS:
         return f"{side}.model '{model}' is not a configured model (configured: {', '.join(MODELS)})"
+    if not model_runs_on(model, dataset):
+        return f"{side}.model '{model}' does not run on dataset {dataset} (its `datasets` list)"
     if backend not in model_backends(model):
         return f"{side}.backend '{backend}' is not one of model {model}'s backends ({', '.join(model_backends(model))})"
     return None

@@ -14,7 +14,8 @@ import pytest
 from tests.conftest import run_workflow, tiny_config
 
 HIST = "tiny-hist"
-SHALLOW = {"type": "shallow", "epochs": 2, "batch_size": 256, "backends": ["oracle"], "random_baseline": False}
+SHALLOW = {"type": "shallow", "epochs": 2, "batch_size": 256, "backends": ["oracle"], "random_baseline": False,
+           "datasets": ["tiny"]}
 
 
 def errata_config() -> dict:
@@ -81,12 +82,23 @@ def test_errata_section_of_a_tiny_experiment(tmp_path: Path) -> None:
     assert planned == {"errata_report"}
 
 
+def test_a_models_datasets_list_chooses_where_it_runs(tmp_path: Path) -> None:
+    config = errata_config()
+    out = run_workflow(tmp_path, config, "-n").stdout
+    trained = set(re.findall(r"wildcards: dataset=([\w-]+), model=([\w-]+), backend=oracle, seed=0", out))
+    assert trained == {("tiny", "knn"), (HIST, "knn"), ("tiny", "shallow"), ("tiny", "shallow-any-neg")}
+    config["models"]["knn"]["datasets"] = ["elsewhere"]
+    proc = run_workflow(tmp_path, config, "-n", check=False)
+    assert proc.returncode != 0 and "models.knn.datasets lists 'elsewhere'" in proc.stdout + proc.stderr
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
         (lambda c: c["errata"][1]["erratum"].update(model="nope"), "is not a configured model"),
         (lambda c: c["errata"][1]["erratum"].update(backend="random"), "is not one of model shallow-any-neg's backends"),
         (lambda c: c["models"]["shallow-any-neg"].update(margin=0.5), "margin"),
+        (lambda c: c["errata"][1]["fixed"].update(dataset=HIST), "does not run on dataset tiny-hist"),
         (lambda c: c["datasets"][HIST]["split"].update(val_share=0.3), "split.val_share"),
         (lambda c: c["errata"][1].update(fixed=c["errata"][1]["erratum"], erratum=c["errata"][1]["fixed"]), "erratum_any_negatives (True vs False)"),
         (lambda c: c["errata"].append(dict(c["errata"][0])), "used twice"),
