@@ -58,3 +58,23 @@ def test_onion_config_is_the_paper_where_the_paper_is_not_an_erratum():
         comments = [line.split("#", 1)[1] for line in text.splitlines() if "#" in line]
         assert any(setting in c for c in comments), f"{setting}: no comment names the setting that restores it"
     assert text.count("FIX:") >= 6
+
+
+ERRATA = ROOT / "configs" / "errata.yaml"
+
+
+def test_errata_config_merges_into_the_default_and_plans_its_pairs(tmp_path):
+    """configs/errata.yaml as docs/report.md runs it (merged into config.yaml): every pair passes the
+    workflow's check (its copies of config.yaml's models still match), its erratum runs are planned,
+    and BERT4Rec stays off the second split."""
+    (tmp_path / "config.yaml").write_text((ROOT / "config.yaml").read_text())
+    keys = plan_keys(plan(tmp_path, None, "--configfile", str(ERRATA)))
+    assert "errata_report[dataset=synthetic]" in keys
+    errata = yaml.safe_load(ERRATA.read_text())["errata"]
+    assert len({p["name"] for p in errata}) == len(errata) >= 9
+    for pair in errata:
+        for side in ("fixed", "erratum"):
+            run = pair[side]
+            rule = "train_baseline" if run["model"] in ("pop", "knn") else "train"
+            assert f"{rule}[dataset={run['dataset']},model={run['model']},backend={run['backend']},seed=0]" in keys
+    assert not [k for k in keys if "dataset=synthetic-history,model=bert4rec" in k]
