@@ -1,6 +1,11 @@
 """MusicFM backend: minzwon/MusicFM's `pretrained_msd.pt` + `msd_stats.json` (or the FMA pair),
 24 kHz, 13 cached hidden states of 1024 dims (conv subsampling output + 12 conformer layers),
-each the mean over *time* (the reference code averaged over channels, ARCHITECTURE §5 errata)."""
+each the mean over *time* (the reference code averaged over channels, ARCHITECTURE §5 errata).
+
+`erratum_channel_pooling: true` restores the published code's vectors: every clip zero-padded
+(or cut) to 30 s as its extraction script did, each hidden state averaged over its 1024
+*channels*, which leaves one value per 25 Hz frame: 750 "dims" (the paper's Table 1), a
+summary of loudness over time rather than of content."""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ import torch
 from .base import BackendError, LayerMeans, MissingWeightsError, TransformerStack
 from .hf_common import (
     ResolvedWeights,
+    autocast,
     check_precision,
     embed_with_hidden_states,
     load_state_dict,
@@ -24,7 +30,7 @@ from .hf_common import (
     resolve_hub_or_local,
     spec_bool,
 )
-from .musicfm_net import SAMPLE_RATE, MusicFM, architecture_from_state
+from .musicfm_net import HOP_LENGTH, SAMPLE_RATE, Conv2dSubsampling, MusicFM, architecture_from_state
 from .wav2vec_family import rename_checkpoint_keys
 
 log = logging.getLogger(__name__)
@@ -33,6 +39,10 @@ DEFAULT_WEIGHTS = "minzwon/MusicFM"
 VARIANTS = ("msd", "fma")
 #: the STFT's reflect padding needs more than n_fft/2 samples; 2048 (85 ms) gives two frames
 MIN_SAMPLES = 2048
+#: the published code's input: every clip read as exactly 30 s at 24 kHz (cut or zero-padded)
+ERRATUM_SAMPLES = 30 * SAMPLE_RATE
+#: ...whose channel means have one value per 25 Hz frame: 750
+ERRATUM_FRAMES = int(Conv2dSubsampling.out_frames(torch.tensor([ERRATUM_SAMPLES // HOP_LENGTH]))[-1])
 
 
 class MusicFMBackend(TransformerStack):
@@ -52,6 +62,8 @@ class MusicFMBackend(TransformerStack):
         self.stats_path: str | None = self.spec.get("stats")
         self.revision: str | None = self.spec.get("revision")
         self.local_files_only = spec_bool(self.spec, "local_files_only", False)
+        # the published code's erratum: mean over channels (750 values per 30 s), not over time
+        self.channel_pooling_erratum = spec_bool(self.spec, "erratum_channel_pooling", False)
         self._resolved: ResolvedWeights | None = None
         self._arch: dict[str, Any] | None = None
         self.model: MusicFM | None = None
@@ -130,11 +142,14 @@ class MusicFMBackend(TransformerStack):
 
     def layer_sizes(self) -> tuple[int, int]:
         if self.model is not None:
-            return self.model.num_layers, self.model.config.hidden_size
-        arch = self._architecture()
-        if arch is None:
-            return 12, 1024  # the published checkpoints
-        return arch["conformer"]["num_hidden_layers"], arch["encoder_dim"]
+            layers, width = self.model.num_layers, self.model.config.hidden_size
+        else:
+            arch = self._architecture()
+            if arch is None:
+                layers, width = 12, 1024  # the published checkpoints
+            else:
+                layers, width = arch["conformer"]["num_hidden_layers"], arch["encoder_dim"]
+        return layers, ERRATUM_FRAMES if self.channel_pooling_erratum else width
 
     def prefetch(self, cache_dir: Path) -> dict[str, Any]:
         return self._resolve(cache_dir=cache_dir, local_files_only=False).manifest()
@@ -163,7 +178,22 @@ class MusicFMBackend(TransformerStack):
     def embed_batch(self, waves: Any, lengths: Any) -> LayerMeans:
         if self.model is None:
             raise BackendError("backend musicfm: embed_batch before load()")
+        if self.channel_pooling_erratum:
+            return self._channel_means(waves)
         return embed_with_hidden_states(self.model, waves, lengths, self.device, self.precision, MIN_SAMPLES)
+
+    @torch.inference_mode()
+    def _channel_means(self, waves: Any) -> LayerMeans:
+        """The published code's pooling: each clip as 30 s (its zero padding is content, as the
+        extraction script's silence was), every hidden state averaged over channels -> [B, L+1, 750]."""
+        assert self.model is not None
+        waves = torch.as_tensor(waves, dtype=torch.float32).to(self.device)[:, :ERRATUM_SAMPLES]
+        waves = torch.nn.functional.pad(waves, (0, ERRATUM_SAMPLES - waves.shape[1]))
+        lengths = torch.full((waves.shape[0],), ERRATUM_SAMPLES, dtype=torch.long, device=self.device)
+        with autocast(self.device, self.precision):
+            states, frames = self.model.hidden_states(waves, lengths)
+        means = torch.stack([s.float().mean(dim=-1) for s in states], dim=1)
+        return LayerMeans(means=means.cpu(), frames=frames.cpu())
 
     def attributes(self) -> dict[str, Any]:
         attrs = super().attributes()
@@ -175,4 +205,7 @@ class MusicFMBackend(TransformerStack):
                 "pooling": "mean over valid frames (time), not channels",
             }
         )
+        if self.channel_pooling_erratum:
+            attrs["pooling"] = "mean over channels of a 30 s input (the published code's erratum): one value per 25 Hz frame"
+            attrs["erratum"] = "channel_pooling"
         return attrs

@@ -11,6 +11,11 @@ input), and a clip shorter than one patch is zero-padded to one patch (the origi
 crashes on it).
 
 Track vector = mean over the track's patches of the selected layer; `frames` counts patches.
+
+`erratum_first_patch: true` restores what musicnn 0.1.0's extractor (the PyPI release the
+published code used) returns: the *first* patch's penultimate vector for every patch, so the
+track's penultimate vector is its first 3 s only (docs/musicnn.md). The other layers are
+unaffected, as in that release.
 """
 
 from __future__ import annotations
@@ -44,6 +49,15 @@ DEFAULT_VARIANT = "MSD_musicnn"
 _AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
+def repeat_first_patch(per_patch: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """[P, dim] rows of clips laid end to end (`counts` patches each) -> every clip's rows
+    replaced by its first row: musicnn 0.1.0's extractor concatenates the stale first
+    batch's `penultimate_` (its BATCH_SIZE is one patch) for every later batch."""
+    starts = torch.cumsum(counts, 0) - counts
+    first = torch.repeat_interleave(starts, counts).to(per_patch.device)
+    return per_patch[first]
+
+
 def patch_counts(lengths: torch.Tensor) -> torch.Tensor:
     """Patches per clip: whole 187-frame patches of the centred STFT, at least one."""
     frames = 1 + torch.clamp(lengths.to(torch.long), min=PATCH_MIN_SAMPLES) // HOP
@@ -71,6 +85,8 @@ class MusiCNNBackend(Backend):
         if spec.get("patch_batch") is not None and int(spec["patch_batch"]) < 1:
             raise BackendError("backend type musicnn: `patch_batch` must be at least 1.")
         self.variant: str = spec["variant"]
+        # the published code's erratum (musicnn 0.1.0): every patch's penultimate = the first patch's
+        self.first_patch_erratum = bool(spec.get("erratum_first_patch", False))
         self.weights_dir = Path(spec["weights_dir"])
         self._patch_batch: int | None = None if spec.get("patch_batch") is None else int(spec["patch_batch"])
         self.model: MusiCNN | None = None
@@ -182,7 +198,10 @@ class MusiCNNBackend(Backend):
             out["taggram"] = torch.sigmoid(out["logits"].float())
             for name in LAYERS:
                 outputs[name].append(out[name].float())
-        return {name: torch.cat(parts) for name, parts in outputs.items()}, counts
+        result = {name: torch.cat(parts) for name, parts in outputs.items()}
+        if self.first_patch_erratum:
+            result["penultimate"] = repeat_first_patch(result["penultimate"], counts)
+        return result, counts
 
     def embed_batch(self, waves: Any, lengths: Any) -> LayerMeans:
         outputs, counts = self.patch_outputs(waves, lengths)
@@ -207,6 +226,8 @@ class MusiCNNBackend(Backend):
                 "preprocessing": "16 kHz, n_fft 512, hop 256, 96 Slaney mels, float32 log10(10000 x + 1)",
             }
         )
+        if self.first_patch_erratum:
+            attrs["erratum"] = "first_patch: penultimate of each track's first 3 s patch only (musicnn 0.1.0's extractor)"
         return attrs
 
 

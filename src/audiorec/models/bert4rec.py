@@ -15,6 +15,11 @@ Three points where the published code went wrong, done right here:
 - prediction appends a mask token after the user's last (at most 299) items and reads the
   scores at that position.
 
+`erratum_predict_last_50` restores the published code's prediction from a 50-long sequence
+(its latest 49 tracks and the mask, `max_length=50` of its prediction dataset) while training
+used `max_len`. Positions count from the end here, so the shorter input does not also move
+the mask's position embedding as it did there (left-aligned positions).
+
 Sequences are right-aligned (padding on the left), so the appended mask always sits at the
 last position.
 """
@@ -33,22 +38,35 @@ from .sequential import IGNORE, SequentialRecommender, sequential_settings
 if TYPE_CHECKING:
     from .registry import RunContext
 
-__all__ = ["IGNORE", "Bert4Rec"]
+__all__ = ["ERRATUM_PREDICT_LEN", "IGNORE", "Bert4Rec"]
+
+#: the published code's prediction length (its erratum): the latest 49 tracks + the mask
+ERRATUM_PREDICT_LEN = 50
 
 
 class Bert4Rec(SequentialRecommender):
     name = "bert4rec"
     n_special = 2  # [PAD, MASK]
 
-    def __init__(self, data: SplitData, item_vectors: np.ndarray | None, *args, mask_prob: float = 0.2, **kwargs) -> None:
+    def __init__(
+        self,
+        data: SplitData,
+        item_vectors: np.ndarray | None,
+        *args,
+        mask_prob: float = 0.2,
+        predict_len: int | None = None,
+        **kwargs,
+    ) -> None:
         super().__init__(data, item_vectors, *args, **kwargs)
         self.mask = data.n_items + 1
+        # tokens of a prediction sequence, the mask included: max_len (the fix) or fewer
+        self.predict_len = self.max_len if predict_len is None else min(int(predict_len), self.max_len)
         self.mask_prob = mask_prob
 
     def sequences(self, users: np.ndarray, append_mask: bool) -> np.ndarray:
         """[B, L] right-aligned token ids of the users' latest train items (at most max_len
-        tokens, the appended mask included), padded on the left with PAD."""
-        tokens = self.window(users, self.max_len - 1 if append_mask else self.max_len)
+        tokens in training, predict_len with the appended mask), padded on the left with PAD."""
+        tokens = self.window(users, self.predict_len - 1 if append_mask else self.max_len)
         if append_mask:
             tokens = np.concatenate([tokens, np.full((len(users), 1), self.mask)], axis=1)
         return tokens
@@ -92,7 +110,7 @@ class Bert4Rec(SequentialRecommender):
     # --- ranking ---
 
     def user_vectors(self, users: np.ndarray, items: torch.Tensor | None = None) -> torch.Tensor:
-        """Hidden state at a mask token appended after each user's latest (max_len - 1) items."""
+        """Hidden state at a mask token appended after each user's latest (predict_len - 1) items."""
         tokens = torch.as_tensor(self.sequences(users, append_mask=True), device=self.device)
         with self.autocast():
             hidden = self.encode(tokens, self.item_matrix() if items is None else items)[:, -1]
@@ -102,4 +120,10 @@ class Bert4Rec(SequentialRecommender):
 def build(context: RunContext) -> Bert4Rec:
     """The registry's entry point (bert4rec.yaml declares the type)."""
     vectors = None if context.vectors is None else context.vectors.vectors
-    return Bert4Rec(context.data, vectors, mask_prob=float(context.spec.get("mask_prob", 0.2)), **sequential_settings(context))
+    return Bert4Rec(
+        context.data,
+        vectors,
+        mask_prob=float(context.spec.get("mask_prob", 0.2)),
+        predict_len=ERRATUM_PREDICT_LEN if context.spec.get("erratum_predict_last_50") else None,
+        **sequential_settings(context),
+    )

@@ -12,6 +12,11 @@ not); the user table starts at the mean of each user's train item vectors and is
 `tower: shared` uses one Linear+ReLU for both sides, like the published code (both tables
 live in the same space at initialisation); `separate` gives each side its own.
 
+Two settings restore errata of the published code (configs/errata.yaml measures them):
+`erratum_inverted_freeze` trains the item table and freezes the user table (its inverted
+flags), `erratum_any_negatives` draws negatives uniformly from all users, listeners of the
+item included (its `np.random.randint(0, n_users)`).
+
 Batches are index arrays: each step maps its users through the tower once per distinct user
 and reuses the rows for the positive and negative slots.
 """
@@ -104,8 +109,10 @@ class NegativeUserSampler:
     """Uniform users who did not play a given item, by vectorised rejection sampling
     against a packed bitmap of the train pairs (120 MB at paper scale, O(1) per lookup)."""
 
-    def __init__(self, users: np.ndarray, items: np.ndarray, n_users: int, n_items: int) -> None:
+    def __init__(self, users: np.ndarray, items: np.ndarray, n_users: int, n_items: int, any_user: bool = False) -> None:
         self.n_users = n_users
+        #: the published code's erratum: any user is a negative, a listener of the item included
+        self.any_user = any_user
         self.row_bytes = (n_items + 7) // 8
         bitmap = np.zeros(n_users * self.row_bytes, dtype=np.uint8)
         flat = users.astype(np.int64) * self.row_bytes + (items >> 3)
@@ -119,6 +126,8 @@ class NegativeUserSampler:
     def sample(self, items: np.ndarray, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """[B, n] negative users for each item and a mask of slots that found one."""
         cand = rng.integers(0, self.n_users, size=(len(items), n))
+        if self.any_user:
+            return cand, np.ones(cand.shape, dtype=bool)
         item_grid = np.broadcast_to(items[:, None], cand.shape)
         bad = self.is_positive(cand, item_grid)
         for _ in range(MAX_NEGATIVE_REDRAWS):
@@ -140,6 +149,8 @@ class ShallowNet(NeuralRecommender):
         batch_size: int = 10000,
         tower: str = "shared",
         items: ItemSettings | None = None,
+        inverted_freeze: bool = False,
+        any_negatives: bool = False,
     ) -> None:
         """`item_vectors`: the content vectors, or for `items.mode == "id"` the random
         vectors the learned table starts from. `items` (default: `content`, or `finetune`
@@ -150,6 +161,9 @@ class ShallowNet(NeuralRecommender):
         if items is None:
             items = ItemSettings("content") if freeze_items else ItemSettings("finetune", finetune_lr_factor=1.0)
         dim = item_vectors.shape[1]
+        if inverted_freeze and items.mode in ("content", "matched_random"):
+            # the published code's erratum: the item table trained at the full rate, users frozen
+            items = ItemSettings("finetune", items.normalize, 1.0, items.random_dim)
         learned = items.mode == "id"
         # the tower is the projection: items enter at their own width
         self.items = ItemInput(
@@ -157,15 +171,16 @@ class ShallowNet(NeuralRecommender):
         )
         with torch.no_grad():
             start = self.items().detach().numpy()
-        self.user_table = nn.Parameter(torch.from_numpy(user_means(data, start)))
+        self.user_table = nn.Parameter(torch.from_numpy(user_means(data, start)), requires_grad=not inverted_freeze)
         self.user_tower = nn.Sequential(nn.Linear(dim, dim), nn.ReLU())
         self.item_tower = None if tower == "shared" else nn.Sequential(nn.Linear(dim, dim), nn.ReLU())
+        # left out of model.pt: a frozen item table is the embeddings file (a frozen user table is kept)
         self.frozen = self.items.frozen_names("items.")
         self.margin = margin
         self.n_negatives = n_negatives
         self.batch_size = batch_size
         self.pair_users, self.pair_items = data.train_pairs()
-        self.sampler = NegativeUserSampler(self.pair_users, self.pair_items, data.n_users, data.n_items)
+        self.sampler = NegativeUserSampler(self.pair_users, self.pair_items, data.n_users, data.n_items, any_negatives)
         self.unfilled_negatives = 0
 
     @property
@@ -240,4 +255,6 @@ def build(context: RunContext) -> ShallowNet:
         batch_size=int(spec.get("batch_size", 10000)),
         tower=spec.get("tower", "shared"),
         items=context.items,
+        inverted_freeze=bool(spec.get("erratum_inverted_freeze", False)),
+        any_negatives=bool(spec.get("erratum_any_negatives", False)),
     )
