@@ -117,4 +117,5 @@ def test_an_unknown_backend_type_is_a_config_error_listing_the_known_ones(tmp_pa
     proc = run_workflow(tmp_path, cfg, "-n", check=False)
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
-    assert "'wav2vec' is not one of ['oracle', 'mfcc', 'musicnn'" in out
+    assert "backends.x.type: 'wav2vec' is not one of [" in out
+    assert all(f"'{known}'" in out for known in ("oracle", "mfcc", "musicnn", "mert", "muq"))

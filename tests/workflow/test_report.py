@@ -128,7 +128,8 @@ def _check_report(tmp_path: Path) -> None:
     md = (tmp_path / REPORT / "table3.md").read_text()
     test_table = md.split("## Table 3 — test split")[1].split("## Table 3 — validation")[0]
     shallow_musicnn = _cells(test_table.split("**ShallowNet**")[1], "MusiCNN")
-    assert shallow_musicnn[2].startswith(f"{hr['shallow', 'musicnn']:.3f}") and shallow_musicnn[2].endswith("▲")
+    assert shallow_musicnn[2] == "content"  # the Items column: how the run used the audio vectors
+    assert shallow_musicnn[3].startswith(f"{hr['shallow', 'musicnn']:.3f}") and shallow_musicnn[3].endswith("▲")
     assert "K=50; this run uses K=5" in md  # the paper's Table 3 is at K=50: not shown
     assert "6,092" in _cells(md.split("## Table 2")[1], "| val |")  # the paper's Table 2 beside ours
     assert "0.906" in _cells(md.split("## Table 4")[1], "MusiCNN")
