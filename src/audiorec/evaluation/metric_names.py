@@ -5,3 +5,10 @@ torch-free core environment, can name the metrics without importing torch.
 """
 
 METRICS = ("hitrate", "recall", "ndcg", "mrr", "precision")
+
+#: beyond-accuracy per-user metrics (evaluation/beyond.py); `diversity` only where the
+#: dataset has genre labels. Tested and reported like the accuracy metrics.
+BEYOND_METRICS = ("novelty", "arp", "pop_lift", "diversity")
+
+#: per-run metrics of the recommendation lists as a whole (beyond_run_{part}.csv)
+RUN_METRICS = ("coverage", "gini")
