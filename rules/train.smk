@@ -16,6 +16,7 @@ rule train:
         test="results/{dataset}/split/test.parquet",
         embeddings=embeddings_for,
         catalogue=split_catalogue,  # cold-item splits only: the held-out tracks to rank (docs/beyond.md)
+        artists=artist_mean_information,  # artist_mean models only (docs/beyond.md)
     output:
         recs_val="results/{dataset}/runs/{model}/{backend}/seed{seed}/recs_val.parquet",
         recs_test="results/{dataset}/runs/{model}/{backend}/seed{seed}/recs_test.parquet",
@@ -45,7 +46,7 @@ rule train:
 
 use rule train as train_baseline with:
     wildcard_constraints:
-        model=_alternatives(models_of_types("pop", "knn")),
+        model=_alternatives(models_of_types("pop", "knn", "artist_mean")),
     log:
         "logs/{dataset}/train/{model}/{backend}/seed{seed}.log",
     benchmark:

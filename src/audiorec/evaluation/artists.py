@@ -23,9 +23,12 @@ from pathlib import Path
 
 import polars as pl
 
-log = logging.getLogger(__name__)
+from audiorec.evaluation.metric_names import ARTIST_GROUPS
+from audiorec.evaluation.metrics import per_user_metrics
 
-ARTIST_GROUPS = ("seen_artist", "new_artist", "unknown_artist")
+__all__ = ["ARTIST_GROUPS", "per_user_artist_metrics", "read_artists", "target_groups"]
+
+log = logging.getLogger(__name__)
 
 
 def read_artists(path: str | os.PathLike[str]) -> pl.DataFrame:
@@ -62,8 +65,6 @@ def per_user_artist_metrics(
     recs: pl.DataFrame, truth: pl.DataFrame, train: pl.DataFrame, artists: pl.DataFrame, k: int, *, source: str = "recs"
 ) -> pl.DataFrame:
     """Per-user accuracy metrics per artist group: artist_group, user_id, the metrics, n_relevant, n_recs."""
-    from audiorec.evaluation.metrics import per_user_metrics  # torch: only where this runs (rule evaluate_artists)
-
     grouped = target_groups(truth, train, artists)
     frames = []
     for group in ARTIST_GROUPS:

@@ -12,3 +12,6 @@ BEYOND_METRICS = ("novelty", "arp", "pop_lift", "diversity")
 
 #: per-run metrics of the recommendation lists as a whole (beyond_run_{part}.csv)
 RUN_METRICS = ("coverage", "gini")
+
+#: groups of a cold-item split's targets by artist (evaluation/artists.py)
+ARTIST_GROUPS = ("seen_artist", "new_artist", "unknown_artist")

@@ -36,7 +36,7 @@ from .training import FitResult, TrainSettings, evaluate_part, fit
 
 log = logging.getLogger(__name__)
 
-MODEL_TYPES = ("pop", "knn", "shallow", "bert4rec")
+MODEL_TYPES = ("pop", "knn", "shallow", "bert4rec", "artist_mean")
 NEURAL_TYPES = ("shallow", "bert4rec")
 # Config keys that choose which runs exist, not how one run trains: kept out of a job's params.
 RUN_SELECTION_KEYS = ("backends", "random_baseline")
@@ -54,6 +54,7 @@ class RunPaths:
     weights: str
     info: str
     catalogue: str | None = None  # a cold-item split's catalogue.parquet (docs/beyond.md)
+    artists: str | None = None  # the dataset's id_information, for artist_mean (models/artist_mean.py)
 
     @property
     def checkpoint(self) -> Path:
@@ -96,7 +97,7 @@ def build_model(spec: dict[str, Any], backend: str, data: SplitData, vectors: It
     learned_items = backend == "random"
     if kind == "pop":
         return Popularity(data, count=spec.get("count", "users"))
-    if kind == "knn":
+    if kind in ("knn", "artist_mean"):  # artist_mean: KNN on its artist-mean vectors
         assert vectors is not None
         return KNN(data, vectors.vectors)
     if kind == "shallow":
@@ -157,6 +158,11 @@ def train_run(spec: dict[str, Any], backend: str, seed: int, k: int, paths: RunP
         len(data.parts["val"].users), len(data.parts["test"].users),
     )
     vectors = item_vectors_for(spec, backend, data, seed, paths.embeddings)
+    artist_info: dict[str, Any] = {}
+    if kind == "artist_mean":
+        from .artist_mean import load_artist_mean_vectors
+
+        vectors, artist_info = load_artist_mean_vectors(vectors, data, paths.artists)
     n_missing = 0 if vectors is None else vectors.n_missing
     torch.manual_seed(seed)
     model = build_model(spec, backend, data, vectors)
@@ -173,6 +179,7 @@ def train_run(spec: dict[str, Any], backend: str, seed: int, k: int, paths: RunP
         "vector_dim": None if vectors is None else int(vectors.vectors.shape[1]),
         # val/test rank only these (a cold-item split's held-out tracks; docs/beyond.md)
         "n_candidates": data.n_items if data.candidates is None else len(data.candidates),
+        **artist_info,
     }
     if isinstance(model, NeuralRecommender):
         device = pick_device(spec.get("device", "auto"))

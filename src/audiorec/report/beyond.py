@@ -20,9 +20,8 @@ import os
 
 import polars as pl
 
-from audiorec.evaluation.artists import ARTIST_GROUPS
 from audiorec.evaluation.beyond import history_popularity, train_popularity
-from audiorec.evaluation.metric_names import METRICS, RUN_METRICS
+from audiorec.evaluation.metric_names import ARTIST_GROUPS, METRICS, RUN_METRICS
 from audiorec.report.aggregate import Catalogue, ReportSettings, compare, summarise
 from audiorec.report.collect import load_per_user, parse_run_file, seed_average
 
