@@ -460,13 +460,6 @@ def artist_information(wildcards):
     return dataset_metadata(wildcards.dataset, "id_information")
 
 
-def artist_mean_information(wildcards):
-    """A training job's artist file: id_information for artist_mean models, nothing for others."""
-    if model_type(wildcards.model) != "artist_mean":
-        return []
-    return artist_information(wildcards)
-
-
 def run_beyond(dataset):
     """Per-user beyond-accuracy files (rule evaluate_beyond) of every run and part."""
     return [f"{run}/beyond_{part}.parquet" for run in run_dirs(dataset) for part in ("val", "test")]

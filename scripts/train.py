@@ -24,7 +24,6 @@ train_run(
         test=sm.input.test,
         embeddings=sm.input.embeddings or None,
         catalogue=sm.input.get("catalogue") or None,
-        artists=sm.input.get("artists") or None,
         recs_val=sm.output.recs_val,
         recs_test=sm.output.recs_test,
         history=sm.output.history,
