@@ -352,7 +352,13 @@ def train_params(model):
 def model_extra_inputs(wildcards):
     """Other jobs' outputs a model type reads (its declaration's `extra_inputs`), by name."""
     patterns = model_declaration(wildcards.model).get("extra_inputs") or {}
-    return {name: pattern.format(**dict(wildcards.items())) for name, pattern in patterns.items()}
+    inputs = {}
+    for name, pattern in patterns.items():
+        if pattern.startswith("dataset_file:"):  # a metadata file of the dataset, if it has one
+            inputs[name] = dataset_metadata(wildcards.dataset, pattern.split(":", 1)[1])
+        else:
+            inputs[name] = pattern.format(**dict(wildcards.items()))
+    return inputs
 
 
 def embeddings_for(wildcards):
@@ -676,6 +682,49 @@ def errata_metrics(wildcards):
 
 def errata_targets(dataset):
     return [f"results/{dataset}/report/errata.md"] if errata_pairs(dataset) else []
+
+
+# --- beyond accuracy (docs/report.md "Beyond accuracy", docs/beyond.md "Artist-aware cold start") ---
+
+
+def dataset_metadata(dataset, stem):
+    """A dataset's Music4All-style metadata file ({stem}.tsv/.csv, optionally .bz2), or [] if
+    it has none. The synthetic generator writes {stem}.tsv (a rule output, so it is named
+    even before it exists)."""
+    root = Path(dataset_dir(dataset))
+    if dataset_spec(dataset)["format"] == "synthetic":
+        return str(root / f"{stem}.tsv")
+    for name in (f"{stem}.tsv", f"{stem}.tsv.bz2", f"{stem}.csv", f"{stem}.csv.bz2"):
+        if (root / name).exists():
+            return str(root / name)
+    return []
+
+
+def genre_labels(wildcards):
+    """Genre labels for intra-list diversity (id_genres); none: no diversity metric."""
+    return dataset_metadata(wildcards.dataset, "id_genres")
+
+
+def artist_information(wildcards):
+    """Music4All's id_information (track -> artist): artist_mean models and artist groups."""
+    return dataset_metadata(wildcards.dataset, "id_information")
+
+
+def run_beyond(dataset):
+    """Per-user beyond-accuracy files (rule evaluate_beyond) of every run and part."""
+    return [f"{run}/beyond_{part}.parquet" for run in run_dirs(dataset) for part in ("val", "test")]
+
+
+def run_beyond_summaries(dataset):
+    """Per-run beyond-accuracy files (coverage, Gini) of every run and part."""
+    return [f"{run}/beyond_run_{part}.csv" for run in run_dirs(dataset) for part in ("val", "test")]
+
+
+def run_artist_metrics(dataset):
+    """Per artist group accuracy files: cold-item splits of datasets with artist information."""
+    if split_protocol(dataset) != "cold_items" or not dataset_metadata(dataset, "id_information"):
+        return []
+    return [f"{run}/artist_metrics_{part}.parquet" for run in run_dirs(dataset) for part in ("val", "test")]
 
 
 # --- report ---

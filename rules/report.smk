@@ -21,6 +21,50 @@ rule evaluate:
         "../scripts/evaluate.py"
 
 
+rule evaluate_beyond:
+    """Beyond-accuracy metrics of one run on one part (novelty, ARP, popularity lift, genre
+    diversity per user; coverage and Gini per run): from files training already wrote."""
+    input:
+        recs="results/{dataset}/runs/{model}/{backend}/seed{seed}/recs_{part}.parquet",
+        truth="results/{dataset}/split/{part}.parquet",
+        train="results/{dataset}/split/train.parquet",
+        catalogue="results/{dataset}/split/catalogue.parquet",
+        genres=genre_labels,
+    output:
+        per_user="results/{dataset}/runs/{model}/{backend}/seed{seed}/beyond_{part}.parquet",
+        run="results/{dataset}/runs/{model}/{backend}/seed{seed}/beyond_run_{part}.csv",
+    params:
+        k=config["evaluation"]["k"],
+    log:
+        "logs/{dataset}/evaluate_beyond/{model}/{backend}/seed{seed}_{part}.log",
+    threads: 1
+    conda:
+        "../envs/core.yaml"
+    script:
+        "../scripts/evaluate_beyond.py"
+
+
+rule evaluate_artists:
+    """Accuracy of one cold-item run per target artist group (seen vs new artist; docs/beyond.md)."""
+    input:
+        recs="results/{dataset}/runs/{model}/{backend}/seed{seed}/recs_{part}.parquet",
+        truth="results/{dataset}/split/{part}.parquet",
+        train="results/{dataset}/split/train.parquet",
+        artists=artist_information,
+    output:
+        "results/{dataset}/runs/{model}/{backend}/seed{seed}/artist_metrics_{part}.parquet",
+    params:
+        k=config["evaluation"]["k"],
+    log:
+        "logs/{dataset}/evaluate_artists/{model}/{backend}/seed{seed}_{part}.log",
+    threads: 1
+    conda:
+        # torch (the accuracy metrics of rule evaluate)
+        "../envs/train.yaml"
+    script:
+        "../scripts/evaluate_artists.py"
+
+
 REPORT_DIR = "results/{dataset}/report"
 
 
@@ -31,6 +75,11 @@ rule report:
         runs=lambda wc: run_infos(wc.dataset),
         stats="results/{dataset}/split/stats.csv",
         mir_scores=mir_scores_table(),
+        # beyond accuracy (docs/report.md): per-user and per-run files, user groups from train
+        beyond=lambda wc: run_beyond(wc.dataset),
+        beyond_runs=lambda wc: run_beyond_summaries(wc.dataset),
+        artist_metrics=lambda wc: run_artist_metrics(wc.dataset),
+        train="results/{dataset}/split/train.parquet",
     output:
         metrics=report(
             f"{REPORT_DIR}/metrics.csv",
@@ -85,6 +134,30 @@ rule report:
             caption="../report/mir_vs_recs.rst",
             category="MIR vs recommendation",
             labels={"figure": "MIR scores vs HR", "split": "test"},
+        ),
+        beyond=report(
+            f"{REPORT_DIR}/beyond.csv",
+            caption="../report/beyond_csv.rst",
+            category="Beyond accuracy",
+            labels={"table": "beyond.csv"},
+        ),
+        groups=report(
+            f"{REPORT_DIR}/groups.csv",
+            caption="../report/groups_csv.rst",
+            category="Beyond accuracy",
+            labels={"table": "groups.csv"},
+        ),
+        groups_significance=report(
+            f"{REPORT_DIR}/groups_significance.csv",
+            caption="../report/groups_csv.rst",
+            category="Beyond accuracy",
+            labels={"table": "groups_significance.csv"},
+        ),
+        accuracy_vs_novelty=report(
+            f"{REPORT_DIR}/figures/accuracy_vs_novelty.png",
+            caption="../report/accuracy_vs_novelty.rst",
+            category="Beyond accuracy",
+            labels={"figure": "accuracy vs novelty", "split": "test"},
         ),
     params:
         report=config["report"],

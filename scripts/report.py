@@ -30,4 +30,8 @@ build_report(
     dataset_format=smk.params.dataset_format,
     protocol=dict(smk.params.protocol),
     run_infos=list(smk.input.runs),
+    beyond_files=list(smk.input.beyond),
+    beyond_run_files=list(smk.input.beyond_runs),
+    artist_files=list(smk.input.artist_metrics),
+    train=smk.input.train,
 )

@@ -32,7 +32,7 @@ train_run(
         weights=sm.output.weights,
         info=sm.output.info,
         # other jobs' outputs the model type declares (extra_inputs), by name
-        extra={name: str(path) for name, path in sm.input.items() if name not in named},
+        extra={name: str(path) for name, path in sm.input.items() if name not in named and path},
     ),
     # model types declared outside the package (config `model_dirs`); reading it from the
     # config rather than params keeps the built-in types' jobs independent of it

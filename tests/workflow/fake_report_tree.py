@@ -44,9 +44,15 @@ def write_fake_tree(root: Path, dataset: str, n_users: int = 40, n_tracks: int =
             split_dir / f"{part}.parquet"
         )
     train_users = users["val"] + users["test"]
+    # Every user played the first track; user i also played the next i % 7 tracks, so
+    # popularity and history length vary (the report's user groups).
+    train_rows = [(u, tracks[j]) for i, u in enumerate(train_users) for j in range(1 + i % 7)]
     pl.DataFrame(
-        {"user_id": train_users, "track_id": [tracks[0]] * len(train_users), "plays": [1] * len(train_users)}
+        {"user_id": [u for u, _ in train_rows], "track_id": [t for _, t in train_rows], "plays": [1] * len(train_rows)}
     ).write_parquet(split_dir / "train.parquet")
+    pl.DataFrame({"track_id": tracks, "cold": [False] * n_tracks, "candidate": [True] * n_tracks}).write_parquet(
+        split_dir / "catalogue.parquet"
+    )
     # The split stage's layout (docs/split.md): the input, each filter's removals, the parts.
     n_val, n_test = sum(map(len, truth["val"].values())), sum(map(len, truth["test"].values()))
     pl.DataFrame(

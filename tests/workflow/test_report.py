@@ -16,10 +16,12 @@ import polars as pl
 import pytest
 from fake_report_tree import HIT_RATES, K, SEEDS, fake_config, write_fake_tree
 
+from audiorec.evaluation.beyond import catalogue_metrics, per_user_beyond
 from audiorec.evaluation.metrics import per_user_metrics
 from tests.conftest import run_workflow
 
 DATASET = "onion"
+RULES = ("evaluate", "evaluate_beyond", "report")
 REPORT = Path("results") / DATASET / "report"
 
 
@@ -51,7 +53,7 @@ def _run(tmp_path: Path, config: dict) -> list[str]:
     """Build the report allowing only evaluate and report; the jobs that ran."""
     before = _digest(tmp_path)
     proc = run_workflow(
-        tmp_path, config, "--cores", "2", "--allowed-rules", "evaluate", "report", str(REPORT / "metrics.csv")
+        tmp_path, config, "--cores", "2", "--allowed-rules", *RULES, str(REPORT / "metrics.csv")
     )
     after = _digest(tmp_path)
     assert {p: after[p] for p in before} == before, "planted files were rewritten"
@@ -60,18 +62,25 @@ def _run(tmp_path: Path, config: dict) -> list[str]:
 
 
 def test_report_rule_and_one_evaluate_job(tmp_path):
-    """Fast: all but one run's metrics are computed in-process, so Snakemake runs one evaluate and the report."""
+    """Fast: all but one run's metrics (and beyond-accuracy metrics) are computed in-process, so
+    Snakemake runs one evaluate, one evaluate_beyond and the report."""
     config = _plant(tmp_path)
     runs = tmp_path / "results" / DATASET / "runs"
+    split = tmp_path / "results" / DATASET / "split"
     missing = runs / "knn" / "mfcc" / "seed0" / "metrics_val.parquet"
+    train, catalogue = pl.read_parquet(split / "train.parquet"), pl.read_parquet(split / "catalogue.parquet")
     for recs in runs.rglob("recs_*.parquet"):
         part = recs.stem.removeprefix("recs_")
-        target = recs.with_name(f"metrics_{part}.parquet")
-        if target != missing:
-            truth = pl.read_parquet(tmp_path / "results" / DATASET / "split" / f"{part}.parquet")
-            per_user_metrics(pl.read_parquet(recs), truth, K).write_parquet(target)
+        truth = pl.read_parquet(split / f"{part}.parquet")
+        if recs.with_name(f"metrics_{part}.parquet") != missing:
+            per_user_metrics(pl.read_parquet(recs), truth, K).write_parquet(recs.with_name(f"metrics_{part}.parquet"))
+        if recs.parent.parent.name != "musicnn" or recs.parent.name != "seed1":
+            per_user_beyond(pl.read_parquet(recs), truth, train, K).write_parquet(recs.with_name(f"beyond_{part}.parquet"))
+            run = catalogue_metrics(pl.read_parquet(recs), truth, catalogue, K)
+            pl.DataFrame([{"k": K, **run}]).write_csv(recs.with_name(f"beyond_run_{part}.csv"))
     jobs = _run(tmp_path, config)
-    assert sorted(jobs) == ["evaluate", "report"]
+    # knn and shallow each have a musicnn seed1 run: their 2 parts x 2 runs are left to Snakemake
+    assert sorted(jobs) == ["evaluate"] + ["evaluate_beyond"] * 4 + ["report"]
     truth = pl.read_parquet(tmp_path / "results" / DATASET / "split" / "val.parquet")
     expected = per_user_metrics(pl.read_parquet(missing.with_name("recs_val.parquet")), truth, K)
     assert pl.read_parquet(missing).equals(expected)
@@ -84,8 +93,8 @@ def test_evaluate_and_report_on_a_fake_results_tree(tmp_path):
     config = _plant(tmp_path)
     jobs = _run(tmp_path, config)
     n_runs = sum(len(b) for b in HIT_RATES.values()) * len(SEEDS)
-    assert sorted(set(jobs)) == ["evaluate", "report"]
-    assert jobs.count("evaluate") == 2 * n_runs
+    assert sorted(set(jobs)) == ["evaluate", "evaluate_beyond", "report"]
+    assert jobs.count("evaluate") == jobs.count("evaluate_beyond") == 2 * n_runs
     _check_report(tmp_path)
 
 
@@ -142,11 +151,51 @@ def _check_report(tmp_path: Path) -> None:
         assert (tmp_path / REPORT / "figures" / f"{png}.png").stat().st_size > 10_000
 
     # Nothing left to do, and the HTML report builds with every item and its caption.
-    dry = run_workflow(tmp_path, None, "-n", "--allowed-rules", "evaluate", "report", str(REPORT / "metrics.csv"))
+    _check_beyond(tmp_path)
+    dry = run_workflow(tmp_path, None, "-n", "--allowed-rules", *RULES, str(REPORT / "metrics.csv"))
     assert "Nothing to be done" in dry.stdout + dry.stderr
     run_workflow(tmp_path, None, "--report", "report.html", str(REPORT / "metrics.csv"))
     html = (tmp_path / "report.html").read_text()
-    for item in ("metrics_test.png", "per_user_val.png", "mir_vs_recs.png", "table3.md", "significance.csv", "runs.csv"):
+    for item in ("metrics_test.png", "per_user_val.png", "mir_vs_recs.png", "table3.md", "significance.csv", "runs.csv",
+                 "accuracy_vs_novelty.png", "groups.csv", "beyond.csv"):
         assert item in html
     for caption in ("Student-t intervals over users", "Holm-corrected", "share of users", "GiantSteps key", "95% Wilson"):
         assert caption in html
+
+
+def _check_beyond(tmp_path: Path) -> None:
+    """The beyond-accuracy columns sit beside the accuracy ones, tested the same way; groups and figure."""
+    report = tmp_path / REPORT
+    metrics = pl.read_csv(report / "metrics.csv")
+    # The fake dataset has no genre labels: no diversity; the other beyond metrics for every run.
+    assert {"novelty", "arp", "pop_lift"} <= set(metrics["metric"].to_list())
+    assert "diversity" not in metrics["metric"].to_list()
+    runs = tmp_path / "results" / DATASET / "runs" / "shallow" / "mfcc"
+    seeds = [pl.read_parquet(runs / f"seed{s}" / "beyond_test.parquet") for s in SEEDS]
+    expected = pl.concat(seeds).group_by("user_id").agg(pl.col("novelty").mean())["novelty"].mean()
+    row = metrics.filter(
+        (pl.col("model") == "shallow") & (pl.col("backend") == "mfcc") & (pl.col("split") == "test")
+        & (pl.col("metric") == "novelty")
+    ).row(0, named=True)  # fmt: skip
+    assert abs(row["mean"] - expected) < 1e-12
+    sig = pl.read_csv(report / "significance.csv")
+    assert len(sig.filter((pl.col("metric") == "novelty") & (pl.col("family") == "baseline")))
+    beyond = pl.read_csv(report / "beyond.csv")
+    assert len(beyond) == 2 * sum(len(b) for b in HIT_RATES.values())
+    assert beyond["coverage"].is_between(0, 1).all() and beyond["gini"].is_between(0, 1).all()
+    groups = pl.read_csv(report / "groups.csv")
+    assert set(groups["grouping"].to_list()) == {"mainstream", "activity"}
+    assert set(groups["group"].to_list()) == {"niche", "middle", "mainstream", "light", "medium", "heavy"}
+    n = groups.filter(
+        (pl.col("grouping") == "mainstream") & (pl.col("split") == "test") & (pl.col("model") == "pop")
+        & (pl.col("metric") == "ndcg")
+    )  # fmt: skip
+    assert sum(n["n_users"].to_list()) == metrics.filter(
+        (pl.col("split") == "test") & (pl.col("model") == "pop") & (pl.col("metric") == "ndcg")
+    )["n_users"][0]
+    gsig = pl.read_csv(report / "groups_significance.csv")
+    assert set(gsig["family"].to_list()) == {"baseline", "floor"}
+    md = (report / "table3.md").read_text()
+    assert "## Beyond accuracy — test split" in md and "Novelty@5" in md and "Coverage@5" in md
+    assert "## User groups — mainstream vs niche" in md and "no diversity column" in md
+    assert (report / "figures" / "accuracy_vs_novelty.png").stat().st_size > 10_000

@@ -145,11 +145,14 @@ def plan_keys(jobs: list[PlannedJob]) -> set[str]:
 
 
 def run_jobs(dataset: str, model: str, backend: str, seeds: tuple[int, ...] = (0,), rule: str = "train") -> set[str]:
-    """Plan keys of one run's training and its two evaluations."""
+    """Plan keys of one run's training and its evaluations (accuracy and beyond accuracy, two parts each)."""
     keys = set()
     for seed in seeds:
         keys.add(f"{rule}[dataset={dataset},model={model},backend={backend},seed={seed}]")
-        keys |= {f"evaluate[dataset={dataset},model={model},backend={backend},seed={seed},part={p}]" for p in ("val", "test")}
+        for evaluation in ("evaluate", "evaluate_beyond"):
+            keys |= {
+                f"{evaluation}[dataset={dataset},model={model},backend={backend},seed={seed},part={p}]" for p in ("val", "test")
+            }
     return keys
 
 

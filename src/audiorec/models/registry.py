@@ -9,7 +9,8 @@ A declaration holds:
   `[]` when it reads none (one run, backend `none`);
 - `extra_inputs`: other jobs' outputs it reads, name -> path pattern with {dataset},
   {backend}, {seed} (the `train` rule adds them as inputs; `build` finds them in
-  `RunContext.inputs`);
+  `RunContext.inputs`), or `dataset_file:<stem>`: the dataset's metadata file <stem>.tsv/.csv
+  (optionally .bz2; absent when the dataset has none, e.g. artist_mean's id_information);
 - `scores_unseen_tracks`: whether it can score a track nobody played in train (through its
   content; never in `items: id`);
 - `uses`: shared settings blocks of schemas/config.schema.yaml (`$defs/model_<name>`);

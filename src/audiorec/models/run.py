@@ -158,6 +158,7 @@ def train_run(
         # the tracks without a vector (docs/models.md, "Tracks without a vector")
         "n_candidates": data.n_items if data.candidates is None else len(data.candidates),
         **missing_vector_info(split, data, n_missing),
+        **getattr(model, "run_info", {}),  # what a model type reports of itself (artist_mean)
     }
     if isinstance(model, NeuralRecommender):
         device = pick_device(spec.get("device", "auto"))

@@ -98,11 +98,13 @@ class Catalogue:
         )
 
 
-def summarise(averaged: pl.DataFrame, settings: ReportSettings, catalogue: Catalogue) -> pl.DataFrame:
+def summarise(
+    averaged: pl.DataFrame, settings: ReportSettings, catalogue: Catalogue, metrics: tuple[str, ...] = METRICS
+) -> pl.DataFrame:
     """metrics.csv: mean and t interval over users of the seed-averaged per-user metrics."""
     rows = []
     for (model, backend, split), group in averaged.group_by("model", "backend", "split"):
-        for metric in METRICS:
+        for metric in metrics:
             ci = mean_ci(group[metric].to_numpy(), settings.confidence)
             rows.append(
                 {
@@ -133,12 +135,17 @@ def summarise(averaged: pl.DataFrame, settings: ReportSettings, catalogue: Catal
     frame = pl.DataFrame(rows, schema=schema)
     if frame["ci_low"].null_count():
         log.warning("%d metric(s) from a single user have no confidence interval", frame["ci_low"].null_count())
-    metric_order = pl.col("metric").replace_strict(list(METRICS), list(range(len(METRICS))))
+    metric_order = pl.col("metric").replace_strict(list(metrics), list(range(len(metrics))))
     return catalogue.sort(frame, pl.col("split").replace_strict(["test", "val"], [0, 1], default=2), metric_order)
 
 
-def baselines(summary: pl.DataFrame, settings: ReportSettings, catalogue: Catalogue) -> dict[tuple[str, str], str]:
-    """(model, metric) -> the backend every other backend of the model is tested against."""
+def baselines(
+    summary: pl.DataFrame, settings: ReportSettings, catalogue: Catalogue, metrics: tuple[str, ...] = METRICS
+) -> dict[tuple[str, str], str]:
+    """(model, metric) -> the backend every other backend of the model is tested against.
+
+    A beyond-accuracy metric (novelty, ...) has no "best": a model picked by its best
+    validation mean (knn) is tested against its best backend by validation NDCG."""
     out: dict[tuple[str, str], str] = {}
     for model in summary["model"].unique().to_list():
         mtype = catalogue.model_types.get(model, model)
@@ -153,13 +160,14 @@ def baselines(summary: pl.DataFrame, settings: ReportSettings, catalogue: Catalo
                 f"(it has {backends})"
             )
         selection = "val" if "val" in rows["split"].to_list() else rows["split"][0]
-        for metric in METRICS:
+        for metric in metrics:
+            chooser = metric if metric in METRICS else "ndcg"
             if configured is not None:
                 out[model, metric] = configured
             elif LEARNED_BASELINE in backends and mtype != "knn":  # learned models: items: id
                 out[model, metric] = LEARNED_BASELINE
             else:
-                ranked = rows.filter((pl.col("split") == selection) & (pl.col("metric") == metric))
+                ranked = rows.filter((pl.col("split") == selection) & (pl.col("metric") == chooser))
                 # Highest mean; ties go to the backend listed first in the config.
                 ordered = sorted(ranked.rows(named=True), key=lambda r: (-r["mean"], catalogue.backend_key(r["backend"])))
                 out[model, metric] = ordered[0]["backend"]
@@ -184,7 +192,11 @@ def _vectors(averaged: pl.DataFrame, model: str, split: str) -> dict[str, pl.Dat
 
 
 def _plan(
-    averaged: pl.DataFrame, base: dict[tuple[str, str], str], catalogue: Catalogue
+    averaged: pl.DataFrame,
+    base: dict[tuple[str, str], str],
+    catalogue: Catalogue,
+    metrics: tuple[str, ...] = METRICS,
+    families: tuple[str, ...] = FAMILIES,
 ) -> list[list[_Comparison]]:
     """The comparisons of each model × split (one sign-flip batch each)."""
     pop_models = sorted(
@@ -209,35 +221,46 @@ def _plan(
                 floors[pop] = next(iter(vecs.values()))
             backends = sorted(own, key=catalogue.backend_key)
             batch = []
-            for metric in METRICS:
+            for metric in metrics:
                 vec = {b: own[b][metric].to_numpy() for b in backends}
                 baseline = base[model, metric]
-                batch += [
-                    _Comparison(model, split, metric, b, baseline, "baseline", vec[b] - vec[baseline])
-                    for b in backends
-                    if b != baseline
-                ]
-                batch += [
-                    _Comparison(model, split, metric, b, pop, "floor", vec[b] - floors[pop][metric].to_numpy())
-                    for pop in floors
-                    for b in backends
-                ]
-                batch += [
-                    _Comparison(model, split, metric, a, b, "pairs", vec[a] - vec[b])
-                    for a, b in itertools.combinations(backends, 2)
-                ]
+                if "baseline" in families:
+                    batch += [
+                        _Comparison(model, split, metric, b, baseline, "baseline", vec[b] - vec[baseline])
+                        for b in backends
+                        if b != baseline
+                    ]
+                if "floor" in families:
+                    batch += [
+                        _Comparison(model, split, metric, b, pop, "floor", vec[b] - floors[pop][metric].to_numpy())
+                        for pop in floors
+                        for b in backends
+                    ]
+                if "pairs" in families:
+                    batch += [
+                        _Comparison(model, split, metric, a, b, "pairs", vec[a] - vec[b])
+                        for a, b in itertools.combinations(backends, 2)
+                    ]
             if batch:
                 batches.append(batch)
     return batches
 
 
 def compare(
-    averaged: pl.DataFrame, summary: pl.DataFrame, settings: ReportSettings, catalogue: Catalogue
+    averaged: pl.DataFrame,
+    summary: pl.DataFrame,
+    settings: ReportSettings,
+    catalogue: Catalogue,
+    metrics: tuple[str, ...] = METRICS,
+    families: tuple[str, ...] = FAMILIES,
 ) -> pl.DataFrame:
-    """significance.csv: paired t and sign-flip tests of every planned comparison, Holm-adjusted."""
-    base = baselines(summary, settings, catalogue)
+    """significance.csv: paired t and sign-flip tests of every planned comparison, Holm-adjusted.
+
+    `metrics`, `families`: which to test (the user-group tables test the accuracy metrics'
+    baseline and floor comparisons only)."""
+    base = baselines(summary, settings, catalogue, metrics)
     rows: list[dict[str, Any]] = []
-    for batch in _plan(averaged, base, catalogue):
+    for batch in _plan(averaged, base, catalogue, metrics, families):
         model, split = batch[0].model, batch[0].split
         # Seeded per model × split, so adding another model leaves these p-values alone.
         rng = np.random.default_rng([settings.seed, zlib.crc32(f"{model}\0{split}".encode())])

@@ -20,7 +20,7 @@ from audiorec.evaluation.metric_names import METRICS
 log = logging.getLogger(__name__)
 
 _SEED = re.compile(r"^seed(\d+)$")
-_FILE = re.compile(r"^metrics_(\w+)\.parquet$")
+_FILE = re.compile(r"^(?:metrics|beyond|artist_metrics)_(\w+)\.parquet$")
 
 
 @dataclass(frozen=True)
@@ -37,37 +37,50 @@ def parse_run_file(path: str | os.PathLike[str]) -> RunFile:
     seed = _SEED.match(p.parent.name)
     split = _FILE.match(p.name)
     if len(p.parts) < 4 or not seed or not split:
-        raise ValueError(f"{p}: not a run metrics file (expected runs/{{model}}/{{backend}}/seed{{n}}/metrics_{{split}}.parquet)")
+        raise ValueError(
+            f"{p}: not a run metrics file (expected runs/{{model}}/{{backend}}/seed{{n}}/"
+            "{metrics,beyond,artist_metrics}_{split}.parquet)"
+        )
     return RunFile(p.parent.parent.parent.name, p.parent.parent.name, int(seed.group(1)), split.group(1), p)
 
 
-def load_per_user(paths: list[str | os.PathLike[str]]) -> pl.DataFrame:
-    """Long frame: model, backend, seed, split, user_id and the metric columns."""
+def load_per_user(
+    paths: list[str | os.PathLike[str]],
+    metrics: tuple[str, ...] = METRICS,
+    keys: tuple[str, ...] = (),
+    rule: str = "evaluate",
+) -> pl.DataFrame:
+    """Long frame: model, backend, seed, split, [keys], user_id and the metric columns.
+
+    `keys`: extra key columns of the files (e.g. artist_group); `rule` names the rule that
+    writes them in error messages."""
     if not paths:
         raise ValueError("the report got no run metrics files; configure at least one model")
     frames = []
+    metrics = tuple(metrics)
     for run in map(parse_run_file, paths):
         frame = pl.read_parquet(run.path)
-        missing = [c for c in ("user_id", *METRICS) if c not in frame.columns]
+        missing = [c for c in ("user_id", *keys, *metrics) if c not in frame.columns]
         if missing:
-            raise ValueError(f"{run.path}: lacks column(s) {missing}; re-run `rule evaluate` for it")
-        bad = frame.select(pl.any_horizontal(pl.col(METRICS).is_null() | pl.col(METRICS).is_nan()).sum()).item()
+            raise ValueError(f"{run.path}: lacks column(s) {missing}; re-run `rule {rule}` for it")
+        bad = frame.select(pl.any_horizontal(pl.col(metrics).is_null() | pl.col(metrics).is_nan()).sum()).item()
         if bad:
-            raise ValueError(f"{run.path}: {bad} user(s) with a null/NaN metric; re-run `rule evaluate` for it")
+            raise ValueError(f"{run.path}: {bad} user(s) with a null/NaN metric; re-run `rule {rule}` for it")
         frames.append(
             frame.select(
                 pl.lit(run.model).alias("model"),
                 pl.lit(run.backend).alias("backend"),
                 pl.lit(run.seed, dtype=pl.Int64).alias("seed"),
                 pl.lit(run.split).alias("split"),
+                *[pl.col(c).cast(pl.String) for c in keys],
                 pl.col("user_id").cast(pl.String),
-                *[pl.col(m).cast(pl.Float64) for m in METRICS],
+                *[pl.col(m).cast(pl.Float64) for m in metrics],
             )
         )
     return pl.concat(frames)
 
 
-def seed_average(per_user: pl.DataFrame) -> pl.DataFrame:
+def seed_average(per_user: pl.DataFrame, metrics: tuple[str, ...] = METRICS) -> pl.DataFrame:
     """One row per model × backend × split × user: metrics averaged over seeds, with n_seeds.
 
     Every seed of a run, and every run of a split, must have evaluated the same users
@@ -91,6 +104,6 @@ def seed_average(per_user: pl.DataFrame) -> pl.DataFrame:
         )
     return (
         per_user.group_by("model", "backend", "split", "user_id")
-        .agg(*[pl.col(m).mean() for m in METRICS], pl.col("seed").n_unique().alias("n_seeds"))
+        .agg(*[pl.col(m).mean() for m in metrics], pl.col("seed").n_unique().alias("n_seeds"))
         .sort("model", "backend", "split", "user_id")
     )

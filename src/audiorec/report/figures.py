@@ -209,3 +209,44 @@ def mir_vs_recs(
     fig.suptitle("Published MIR scores vs recommendation hit rate")
     fig.tight_layout()
     _save(fig, path)
+
+
+def accuracy_vs_novelty(
+    summary: pl.DataFrame,
+    settings: ReportSettings,
+    catalogue: Catalogue,
+    path: str | os.PathLike[str],
+    split: str = "test",
+    accuracy: str = "ndcg",
+) -> None:
+    """One point per run (model × backend): mean novelty (x) against mean accuracy (y), both
+    with their 95% intervals; a marker per model, a colour per backend."""
+    part = summary.filter(pl.col("split") == split)
+    models = sorted(part["model"].unique().to_list(), key=catalogue.model_key)
+    backends = sorted(part["backend"].unique().to_list(), key=catalogue.backend_key)
+    colours = _colours(backends)
+    markers = "osD^vP*X<>"
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    for i, model in enumerate(models):
+        for backend in backends:
+            cells = {
+                r["metric"]: r
+                for r in part.filter((pl.col("model") == model) & (pl.col("backend") == backend)).iter_rows(named=True)
+            }
+            if "novelty" not in cells or accuracy not in cells:
+                continue
+            x, y = cells["novelty"], cells[accuracy]
+            xerr = [[x["mean"] - (x["ci_low"] if x["ci_low"] is not None else x["mean"])], [(x["ci_high"] or x["mean"]) - x["mean"]]]
+            yerr = [[y["mean"] - (y["ci_low"] if y["ci_low"] is not None else y["mean"])], [(y["ci_high"] or y["mean"]) - y["mean"]]]
+            ax.errorbar(x["mean"], y["mean"], xerr=xerr, yerr=yerr, fmt=markers[i % len(markers)], color=colours[backend],
+                        ecolor=colours[backend], elinewidth=0.8, capsize=2, ms=7)
+            ax.annotate(f"{model}/{backend}", (x["mean"], y["mean"]), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    handles = [plt.Line2D([], [], ls="", marker=markers[i % len(markers)], color="grey", label=model_label(m, catalogue))
+               for i, m in enumerate(models)]
+    handles += [plt.Line2D([], [], ls="", marker="s", color=colours[b], label=backend_label(b, catalogue)) for b in backends]
+    ax.legend(handles=handles, fontsize=7, loc="best")
+    ax.set_xlabel(f"Novelty@{settings.k} (bits, mean self-information)")
+    ax.set_ylabel(f"{METRIC_LABELS.get(accuracy, accuracy)}@{settings.k}")
+    ax.set_title(f"{split} split: accuracy vs novelty, one point per run (95% intervals)")
+    fig.tight_layout()
+    _save(fig, path)
