@@ -19,6 +19,7 @@ include: "rules/embed.smk"
 include: "rules/train.smk"
 include: "rules/report.smk"
 include: "rules/analysis.smk"
+include: "rules/probes.smk"
 
 
 rule all:
