@@ -482,7 +482,7 @@ def probe_targets(dataset):
     for b in config["probes"]["backends"] or []:
         if b not in BACKENDS:
             _config_error(f"probes.backends lists '{b}', which is not a configured backend (configured: {', '.join(BACKENDS)}).")
-    return probe_files(dataset)
+    return probe_files(dataset) + [f"results/{dataset}/report/mir_vs_recs.md"]
 
 
 # --- report ---

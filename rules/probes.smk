@@ -31,3 +31,28 @@ rule probe:
         "../envs/probe.yaml"
     script:
         "../scripts/probe.py"
+
+
+rule probe_report:
+    """MIR vs recommendation: probe scores next to each model's test metric, rank correlations
+    across backends with bootstrap intervals, and against the published Table 4."""
+    input:
+        scores=lambda wc: probe_files(wc.dataset),
+        predictions=lambda wc: [f.replace("scores.csv", "predictions.parquet") for f in probe_files(wc.dataset)],
+        metrics=lambda wc: [m for m in run_metrics(wc.dataset) if m.endswith("metrics_test.parquet")],
+        mir_scores=mir_scores_table(),
+    output:
+        csv="results/{dataset}/report/mir_vs_recs.csv",
+        md="results/{dataset}/report/mir_vs_recs.md",
+        figure="results/{dataset}/report/figures/probes_vs_recs.png",
+    params:
+        k=config["evaluation"]["k"],
+        confidence=config["report"]["confidence"],
+        seed=config["probes"]["seed"],
+        backend_types={b: backend_spec(b)["type"] for b in BACKENDS},
+    log:
+        "logs/{dataset}/probe_report.log",
+    conda:
+        "../envs/core.yaml"
+    script:
+        "../scripts/probe_report.py"
