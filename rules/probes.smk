@@ -53,6 +53,6 @@ rule probe_report:
     log:
         "logs/{dataset}/probe_report.log",
     conda:
-        "../envs/core.yaml"
+        "../envs/probe.yaml"
     script:
         "../scripts/probe_report.py"
