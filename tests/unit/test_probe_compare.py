@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from audiorec.evaluation.metric_names import METRICS
-from audiorec.probes.compare import CompareSettings, build, compare
+from audiorec.probes.compare import CompareSettings, best_layers, build, compare
 
 
 def _plant(root: Path, quality: dict[str, float]) -> tuple[list[str], list[str], list[str]]:
@@ -45,5 +45,7 @@ def test_probe_and_recommendation_in_the_same_order_correlate_perfectly(tmp_path
     assert row["kendall_tau"] == pytest.approx(1.0) and row["spearman_rho"] == pytest.approx(1.0)
     assert row["kendall_tau_low"] <= 1.0 <= row["kendall_tau_high"] + 1e-12
     assert set(table4["task"]) == {"genre"} and table4["backends"].item() == 2  # musicnn, mert have a genres score
-    build(side, corr, table4, str(tmp_path / "c.csv"), str(tmp_path / "c.md"), str(tmp_path / "f.png"), CompareSettings())
+    layers = best_layers(scores)
+    assert layers.filter(pl.col("backend") == "c")["best_layer"].item() == "l"
+    build(side, corr, table4, str(tmp_path / "c.csv"), str(tmp_path / "c.md"), str(tmp_path / "f.png"), CompareSettings(), layers)
     assert "MIR vs recommendation" in (tmp_path / "c.md").read_text() and (tmp_path / "f.png").stat().st_size > 0

@@ -157,6 +157,16 @@ def figure(side: pl.DataFrame, path: str | os.PathLike[str], metric: str) -> Non
     plt.close(fig)
 
 
+def best_layers(probe_scores: list[str]) -> pl.DataFrame:
+    """Per backend and task, the layer with the best primary probe score (and the configured one)."""
+    probes = load_probe_scores(probe_scores)
+    primary = pl.DataFrame({"kind": list(PRIMARY), "metric": list(PRIMARY.values())})
+    rows = probes.join(primary, on=["kind", "metric"]).sort("value", descending=True)
+    best = rows.group_by("backend", "task", maintain_order=True).first().select("backend", "task", pl.col("layer").alias("best_layer"), pl.col("value").alias("best_value"))
+    configured = rows.filter(pl.col("configured")).select("backend", "task", pl.col("layer").alias("configured_layer"), pl.col("value").alias("configured_value"))
+    return best.join(configured, on=["backend", "task"], how="left").sort("backend", "task")
+
+
 def _md(frame: pl.DataFrame) -> str:
     if frame.is_empty():
         return "(none)\n"
@@ -164,7 +174,7 @@ def _md(frame: pl.DataFrame) -> str:
     return "\n".join(["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)] + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
 
 
-def build(side: pl.DataFrame, corr: pl.DataFrame, table4: pl.DataFrame, csv: str, md: str, fig: str, settings: CompareSettings) -> None:
+def build(side: pl.DataFrame, corr: pl.DataFrame, table4: pl.DataFrame, csv: str, md: str, fig: str, settings: CompareSettings, layers: pl.DataFrame | None = None) -> None:
     write_csv(corr, csv)
     wide = side.drop_nulls("model").pivot(on="model", index=["task", "metric", "backend", "value"], values="rec")
     text = (
@@ -175,6 +185,7 @@ def build(side: pl.DataFrame, corr: pl.DataFrame, table4: pl.DataFrame, csv: str
         + _md(corr)
         + "\n## Our probe scores vs the published Table 4\n\n"
         + _md(table4)
+        + ("\n## Best layer by probe (compare with layer_sweep.md's best layer by recommendation)\n\n" + _md(layers) if layers is not None else "")
     )
     write_text(text, md)
     figure(side, fig, f"{settings.metric}@{settings.k}")
