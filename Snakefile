@@ -20,6 +20,7 @@ include: "rules/train.smk"
 include: "rules/report.smk"
 include: "rules/analysis.smk"
 include: "rules/errata.smk"
+include: "rules/probes.smk"
 
 
 rule all:
