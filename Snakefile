@@ -13,6 +13,7 @@ report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
+include: "rules/errata_config.smk"
 include: "rules/data.smk"
 include: "rules/split.smk"
 include: "rules/embed.smk"

@@ -1,6 +1,6 @@
 # The report's Errata section: each configured fixed/erratum pair of runs compared user by user
 # (docs/report.md "Errata"; configs/errata.yaml). Helpers (errata_pairs, errata_metrics) and the
-# config checks are in rules/common.smk.
+# config checks are in rules/errata_config.smk.
 
 
 rule errata_report:
