@@ -160,3 +160,16 @@ def test_weighted_layers_refused_for_knn_and_one_layer_backends(tmp_path: Path) 
     config = tiny_config(backends={"mfcc": {}}, models={"shallow": {"layers": "weighted"}})
     proc = run_workflow(tmp_path, config, "-n", check=False)
     assert proc.returncode != 0 and "backend 'mfcc' (mfcc) caches one layer" in proc.stdout + proc.stderr
+
+
+def test_probe_report_reads_the_sweep_table_when_both_are_on(tmp_path: Path) -> None:
+    """With probes and the layer sweep on, mir_vs_recs.md waits for layer_sweep.csv (its
+    "Best layer: probe vs layer sweep" table); without the sweep it does not."""
+    plant(tmp_path)
+    config = tiny_config(backends={"mert": {"layer": "layer1"}}, models={"knn": {}}, evaluation={"k": K})
+    config["probes"] = {"enable": True}
+    target = "results/tiny/report/mir_vs_recs.md"
+    assert "layer_sweep_report" not in planned_jobs(run_workflow(tmp_path, config, "-n", target).stdout)
+    config["layer_sweep"] = {"models": ["knn"]}
+    plan = planned_jobs(run_workflow(tmp_path, config, "-n", target).stdout)
+    assert plan.get("layer_sweep_report") == 1 and plan.get("probe_report") == 1, plan
