@@ -329,6 +329,8 @@ def model_way(model):
     way = spec.get("items", "content")
     if spec.get("normalize", "none") != "none":
         way += f", {spec['normalize']}"
+    if spec.get("layers", "configured") == "weighted" and way.split(",")[0] != "id":
+        way += ", weighted layers"
     return way
 
 
