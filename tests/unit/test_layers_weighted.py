@@ -150,3 +150,19 @@ def test_one_layer_different_widths_and_knn_are_refused_with_the_fix(tmp_path):
     data = ring_split()
     with pytest.raises(ValueError, match="cannot learn layer weights"):
         build_model({"type": "knn", "layers": "weighted"}, "mert", data, None)
+
+
+@pytest.mark.parametrize("mode", ["content", "hybrid", "id", "weighted"])
+def test_item_rows_equal_the_rows_of_the_item_matrix(mode):
+    """ItemInput(index) (the Shallow Net's batches) is ItemInput()[index] in every mode."""
+    from audiorec.models.items import ItemInput
+
+    layers = np.random.default_rng(0).standard_normal((7, 3, 4)).astype(np.float32)
+    settings = WEIGHTED if mode == "weighted" else ItemSettings(mode)
+    content = None if mode == "id" else (layers if mode == "weighted" else layers[:, 0])
+    torch.manual_seed(0)
+    item_input = ItemInput(settings, 7, 5, content, project=mode != "id")
+    if item_input.id_table is not None:
+        torch.nn.init.normal_(item_input.id_table)
+    index = torch.tensor([6, 0, 3, 3])
+    np.testing.assert_array_equal(item_input(index).detach().numpy(), item_input()[index].detach().numpy())

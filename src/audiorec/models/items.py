@@ -211,17 +211,24 @@ class ItemInput(nn.Module):
         elif self.mode == "hybrid":
             self.id_table = nn.Parameter(torch.zeros(n_items, width))
 
-    def content(self) -> torch.Tensor | None:
-        """[n_items, dim] content vectors before the projection: the table, or the layer mixture."""
-        return self.mix() if self.mix is not None else self.table
+    def content(self, index: torch.Tensor | None = None) -> torch.Tensor | None:
+        """[n_items, dim] content vectors before the projection (of the items `index` only, when
+        given): the table, or the layer mixture."""
+        if self.mix is not None:
+            return self.mix(index)
+        return self.table if self.table is None or index is None else self.table[index]
 
-    def forward(self) -> torch.Tensor:
-        vectors = self.content()
+    def forward(self, index: torch.Tensor | None = None) -> torch.Tensor:
+        """The item matrix, or its rows `index` (a batch's items: a layer mixture then mixes
+        only those, not the whole catalogue)."""
+        vectors = self.content(index)
         if vectors is None:
             assert self.id_table is not None
-            return self.id_table
+            return self.id_table if index is None else self.id_table[index]
         content = vectors if self.projection is None else self.projection(vectors)
-        return content if self.id_table is None else content + self.id_table
+        if self.id_table is None:
+            return content
+        return content + (self.id_table if index is None else self.id_table[index])
 
     def frozen_names(self, prefix: str) -> tuple[str, ...]:
         """State-dict keys of the frozen vectors (left out of model.pt: the embeddings file has them)."""

@@ -193,8 +193,7 @@ class ShallowNet(NeuralRecommender):
         return self.items.lr_scales("items.")
 
     def _items_out(self, items: torch.Tensor | None = None) -> torch.Tensor:
-        matrix = self.items()
-        table = matrix if items is None else matrix[items]
+        table = self.items(items)  # only the batch's rows (a layer mixture mixes only those)
         return F.normalize((self.item_tower or self.user_tower)(table), dim=-1)
 
     def _users_out(self, users: torch.Tensor | None = None) -> torch.Tensor:
