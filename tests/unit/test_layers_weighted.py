@@ -99,19 +99,19 @@ def _layered_cache(path, tracks, dims=(6, 6, 6)):
 
 @pytest.mark.parametrize("kind", ["shallow", "bert4rec", "sasrec"])
 def test_run_json_reports_the_learned_weights(split_files, tmp_path, kind):  # noqa: F811
-    root, _ = split_files
-    tracks = [f"t{i:02d}" for i in range(19)]  # t19 has no vector, as in emb.h5
-    _layered_cache(root / f"layered_{kind}.h5", tracks)
-    (root / "emb.h5").rename(root / "flat.h5")
-    (root / f"layered_{kind}.h5").rename(root / "emb.h5")
-    try:
-        from test_models_run import SPECS
+    from test_models_run import SPECS
 
-        SPECS[f"{kind}_weighted"] = {**SPECS[kind], "layers": "weighted"}
-        info = run(root, tmp_path, f"{kind}_weighted", "emb")
-    finally:
-        (root / "emb.h5").rename(root / f"layered_{kind}.h5")
-        (root / "flat.h5").rename(root / "emb.h5")
+    from audiorec.models.run import RunPaths, train_run
+
+    root, _ = split_files
+    _layered_cache(tmp_path / "layered.h5", [f"t{i:02d}" for i in range(19)])  # t19 has no vector, as in emb.h5
+    paths = RunPaths(
+        train=str(root / "train.parquet"), val=str(root / "val.parquet"), test=str(root / "test.parquet"),
+        embeddings=str(tmp_path / "layered.h5"), recs_val=str(tmp_path / "recs_val.parquet"),
+        recs_test=str(tmp_path / "recs_test.parquet"), history=str(tmp_path / "history.csv"),
+        weights=str(tmp_path / "model.pt"), info=str(tmp_path / "run.json"),
+    )
+    info = train_run({**SPECS[kind], "layers": "weighted"}, "mert", 0, 5, paths)
     saved = json.loads((tmp_path / "run.json").read_text())
     assert saved["layers"] == "weighted" and saved["vector_dim"] == 6 and saved["n_items_without_embedding"] == 1
     weights = saved["layer_weights"]
