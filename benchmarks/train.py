@@ -2,7 +2,8 @@
 paper size, for each way of using content (`items:`).
 
     python benchmarks/train.py [--scales default paper] [--models shallow bert4rec sasrec]
-                               [--items content id hybrid finetune matched_random]
+                               [--items content id hybrid finetune matched_random weighted]
+                               [--layers 13]
                                [--paper-steps 8] [--threads 2] [--out benchmarks/out/train.json]
 
 Data: benchmarks/interactions.py (synthetic listening with taste clusters, long-tailed
@@ -11,7 +12,9 @@ audio), cached under benchmarks/out/data/. Settings: the paper's (Shallow Net: b
 10,000, 20 negatives, dimension-preserving tower; BERT4Rec: hidden = vector width (200),
 2 layers, 2 heads, feed-forward 256, batch 128, max length 300; SASRec the same), pretrained
 vectors frozen (`--items content`, the default; `id` uses hidden = random_dim 64 for the
-transformers, as the `random` backend).
+transformers, as the `random` backend). `--items weighted` is `layers: weighted` over a stack
+of `--layers` layers of that width (the vectors plus growing noise, a stand-in for a
+transformer's 13 layers): what a learned layer mixture costs per epoch.
 
 Each case runs in its own process, so its peak RSS is its own. At the default size whole
 epochs are timed; at paper size a CPU epoch takes many minutes, so `--paper-steps` steps are
@@ -41,7 +44,8 @@ SETTINGS = {
 
 
 def run_case(
-    model_name: str, scale: str, epochs: int, paper_steps: int, threads: int, precision: str = "fp32", items: str = "content"
+    model_name: str, scale: str, epochs: int, paper_steps: int, threads: int, precision: str = "fp32", items: str = "content",
+    n_layers: int = 13,
 ) -> dict:
     import numpy as np
     import torch
@@ -68,7 +72,13 @@ def run_case(
         vectors = random_item_vectors(data.n_items, 64, 0).vectors
     elif items == "matched_random":
         vectors = matched_random_vectors(vectors, 0)
-    model = cls(data, vectors, **SETTINGS[model_name], **extra, items=ItemSettings(items))
+    settings = ItemSettings("content", layers="weighted") if items == "weighted" else ItemSettings(items)
+    if items == "weighted":
+        rng = np.random.default_rng(0)
+        spread = float(vectors.std())
+        noise = [rng.standard_normal(vectors.shape).astype(np.float32) * spread * i / n_layers for i in range(n_layers)]
+        vectors = np.stack([vectors + e for e in noise], axis=1)
+    model = cls(data, vectors, **SETTINGS[model_name], **extra, items=settings)
     optimizer = torch.optim.Adam(model.optimizer_groups(1e-3))
     model.train()
     steps = model.steps_per_epoch()
@@ -109,7 +119,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scales", nargs="+", default=["default", "paper"])
     parser.add_argument("--models", nargs="+", default=["shallow", "bert4rec", "sasrec"])
-    parser.add_argument("--items", nargs="+", default=["content"], choices=["content", "id", "hybrid", "finetune", "matched_random"])
+    parser.add_argument("--items", nargs="+", default=["content"], choices=["content", "id", "hybrid", "finetune", "matched_random", "weighted"])
+    parser.add_argument("--layers", type=int, default=13, help="cached layers mixed by --items weighted")
     parser.add_argument("--epochs", type=int, default=3, help="whole epochs timed at the default size (median)")
     parser.add_argument("--paper-steps", type=int, default=8, help="steps timed at paper size")
     parser.add_argument("--threads", type=int, default=2)
@@ -119,14 +130,14 @@ def main() -> None:
     args = parser.parse_args()
     if args.case:
         model_name, scale, precision, items = args.case.split(":")
-        print(json.dumps(run_case(model_name, scale, args.epochs, args.paper_steps, args.threads, precision, items)))
+        print(json.dumps(run_case(model_name, scale, args.epochs, args.paper_steps, args.threads, precision, items, args.layers)))
         return
     results = []
     for scale in args.scales:
         cases = [(m, p, i) for m in args.models for p in (args.precision if m != "shallow" else ["fp32"]) for i in args.items]
         for model_name, precision, items in cases:
             cmd = [sys.executable, __file__, "--case", f"{model_name}:{scale}:{precision}:{items}", "--epochs", str(args.epochs),
-                   "--paper-steps", str(args.paper_steps), "--threads", str(args.threads)]
+                   "--paper-steps", str(args.paper_steps), "--threads", str(args.threads), "--layers", str(args.layers)]
             proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if proc.returncode:
                 raise SystemExit(f"case {model_name}:{scale}:{precision}:{items} failed:\n{proc.stderr[-4000:]}")

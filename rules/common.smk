@@ -329,6 +329,8 @@ def model_way(model):
     way = spec.get("items", "content")
     if spec.get("normalize", "none") != "none":
         way += f", {spec['normalize']}"
+    if spec.get("layers", "configured") == "weighted" and way.split(",")[0] != "id":
+        way += ", weighted layers"
     return way
 
 
@@ -546,6 +548,32 @@ def _check_layer_sweep():
 
 
 _check_layer_sweep()
+
+
+def _check_weighted_layers():
+    """`layers: weighted` (docs/models.md, "Learned layer weighting"): a trained model, frozen
+    content, and backends that cache several layers (their widths are checked by the run)."""
+    for model in MODELS:
+        spec = model_spec(model)
+        if spec.get("layers", "configured") != "weighted" or not model_reads_embeddings(model):
+            continue
+        where = f"models.{model}.layers: weighted"
+        if not model_declaration(model).get("gpu"):
+            _config_error(
+                f"{where}: a {model_type(model)} model learns nothing, so it cannot learn layer weights; "
+                f"use it with shallow, bert4rec or sasrec, or pick one layer with the backend's `layer:`."
+            )
+        if spec.get("items", "content") not in ("content", "hybrid", "id"):
+            _config_error(f"{where} keeps the layers frozen; it works with items: content or hybrid, not {spec['items']}.")
+        for backend in model_backends(model):
+            if backend in BACKENDS and not backend_has_layers(backend):
+                _config_error(
+                    f"{where}: backend '{backend}' ({backend_spec(backend)['type']}) caches one layer, nothing to "
+                    f"weight. Set models.{model}.backends to layered backends only, or drop `layers: weighted`."
+                )
+
+
+_check_weighted_layers()
 
 
 def sweep_backends(model):

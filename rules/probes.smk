@@ -41,6 +41,8 @@ rule probe_report:
         predictions=lambda wc: [f.replace("scores.csv", "predictions.parquet") for f in probe_files(wc.dataset)],
         metrics=lambda wc: [m for m in run_metrics(wc.dataset) if m.endswith("metrics_test.parquet")],
         mir_scores=mir_scores_table(),
+        # the layer sweep's table, when it runs: best layer by probe vs by recommendation
+        sweep=lambda wc: f"results/{wc.dataset}/report/layer_sweep.csv" if layer_sweep_files(wc.dataset) else [],
     output:
         csv="results/{dataset}/report/mir_vs_recs.csv",
         md="results/{dataset}/report/mir_vs_recs.md",

@@ -49,3 +49,31 @@ def test_probe_and_recommendation_in_the_same_order_correlate_perfectly(tmp_path
     assert layers.filter(pl.col("backend") == "c")["best_layer"].item() == "l"
     build(side, corr, table4, str(tmp_path / "c.csv"), str(tmp_path / "c.md"), str(tmp_path / "f.png"), CompareSettings(), layers)
     assert "MIR vs recommendation" in (tmp_path / "c.md").read_text() and (tmp_path / "f.png").stat().st_size > 0
+
+
+def test_probe_vs_sweep_puts_both_best_layers_in_one_table(tmp_path: Path) -> None:
+    from audiorec.probes.compare import probe_vs_sweep
+
+    probe_best = pl.DataFrame({
+        "backend": ["mert", "mert", "musicfm", "mfcc"], "task": ["genre", "tempo", "genre", "genre"],
+        "best_layer": ["layer6", "layer2", "layer9", "embedding"], "best_value": [0.9, 0.5, 0.8, 0.7],
+    })
+    rows = []
+    for model, backend, best in (("shallow", "mert", "layer6"), ("bert4rec", "mert", "layer11"), ("shallow", "musicfm", "layer9")):
+        for layer in ("layer2", "layer6", "layer9", "layer11", "weighted"):
+            for split in ("val", "test"):
+                rows.append({"model": model, "backend": backend, "layer_name": layer, "best": layer == best,
+                             "split": split, "metric": "ndcg", "mean": 0.1})
+    pl.DataFrame(rows).write_csv(tmp_path / "layer_sweep.csv")
+    table = probe_vs_sweep(probe_best, tmp_path / "layer_sweep.csv")
+    got = {(r["backend"], r["task"], r["model"]): (r["best_layer_by_probe"], r["best_layer_by_sweep"], r["same"]) for r in table.iter_rows(named=True)}
+    assert got == {  # mfcc is not swept: left out
+        ("mert", "genre", "shallow"): ("layer6", "layer6", True),
+        ("mert", "tempo", "shallow"): ("layer2", "layer6", False),
+        ("mert", "genre", "bert4rec"): ("layer6", "layer11", False),
+        ("mert", "tempo", "bert4rec"): ("layer2", "layer11", False),
+        ("musicfm", "genre", "shallow"): ("layer9", "layer9", True),
+    }
+    pl.DataFrame({"model": ["x"]}).write_csv(tmp_path / "bad.csv")
+    with pytest.raises(ValueError, match="bad.csv: not a layer_sweep.csv"):
+        probe_vs_sweep(probe_best, tmp_path / "bad.csv")

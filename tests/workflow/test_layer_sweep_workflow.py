@@ -9,6 +9,7 @@ and changing the backend's configured layer re-runs only the gather step.
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from datetime import datetime, timedelta
@@ -127,3 +128,48 @@ def test_the_sweep_never_replans_extraction(tmp_path: Path) -> None:
     run_workflow(tmp_path, config, "--cores", "2", target, timeout=3600)
     summary = pl.read_csv(tmp_path / "results/tiny/report/layer_sweep.csv")
     assert summary.filter(pl.col("configured"))["layer_name"].unique().to_list() == ["layer2"]
+
+
+def test_a_trained_model_sweep_has_a_weighted_row(tmp_path: Path) -> None:
+    """The Shallow Net swept on the planted cache: every layer, the mean, and the learned
+    mixture (`weighted`) with its weights in sweep.json, compared with the best layer."""
+    plant(tmp_path)
+    shallow = {"epochs": 3, "n_negatives": 3, "batch_size": 32, "random_baseline": False}
+    config = tiny_config(backends={"mert": {"layer": "layer1"}}, models={"shallow": shallow}, evaluation={"k": K})
+    config["layer_sweep"] = {"models": ["shallow"]}
+    run_workflow(
+        tmp_path, config, "--cores", "2", "results/tiny/report/layer_sweep.md",
+        "--allowed-rules", "layer_sweep", "layer_sweep_report",
+    )
+    sweep = json.loads((tmp_path / "results/tiny/layer_sweep/shallow/mert/seed0/sweep.json").read_text())
+    names = [r["layer_name"] for r in sweep["layers"]]
+    assert names == [*LAYERS, "mean", "weighted"]
+    weights = sweep["layers"][-1]["layer_weights"]
+    assert list(weights) == LAYERS and abs(sum(weights.values()) - 1) < 1e-6
+    summary = pl.read_csv(tmp_path / "results/tiny/report/layer_sweep.csv")
+    weighted = summary.filter(pl.col("layer_name") == "weighted")
+    assert weighted.height == 2 * 5 and not weighted["best"].any()  # val and test x 5 metrics; never "best"
+    text = (tmp_path / "results/tiny/report/layer_sweep.md").read_text()
+    assert "weighted (learned mixture)" in text and "Δ test (weighted − best)" in text
+
+
+def test_weighted_layers_refused_for_knn_and_one_layer_backends(tmp_path: Path) -> None:
+    config = tiny_config(models={"knn": {"layers": "weighted"}})
+    proc = run_workflow(tmp_path, config, "-n", check=False)
+    assert proc.returncode != 0 and "models.knn.layers: weighted: a knn model learns nothing" in proc.stdout + proc.stderr
+    config = tiny_config(backends={"mfcc": {}}, models={"shallow": {"layers": "weighted"}})
+    proc = run_workflow(tmp_path, config, "-n", check=False)
+    assert proc.returncode != 0 and "backend 'mfcc' (mfcc) caches one layer" in proc.stdout + proc.stderr
+
+
+def test_probe_report_reads_the_sweep_table_when_both_are_on(tmp_path: Path) -> None:
+    """With probes and the layer sweep on, mir_vs_recs.md waits for layer_sweep.csv (its
+    "Best layer: probe vs layer sweep" table); without the sweep it does not."""
+    plant(tmp_path)
+    config = tiny_config(backends={"mert": {"layer": "layer1"}}, models={"knn": {}}, evaluation={"k": K})
+    config["probes"] = {"enable": True}
+    target = "results/tiny/report/mir_vs_recs.md"
+    assert "layer_sweep_report" not in planned_jobs(run_workflow(tmp_path, config, "-n", target).stdout)
+    config["layer_sweep"] = {"models": ["knn"]}
+    plan = planned_jobs(run_workflow(tmp_path, config, "-n", target).stdout)
+    assert plan.get("layer_sweep_report") == 1 and plan.get("probe_report") == 1, plan

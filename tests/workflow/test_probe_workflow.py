@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pytest
 
 from audiorec.extraction.store import write_embeddings
 from tests.conftest import run_workflow
@@ -60,3 +61,46 @@ def test_probe_rule_probes_every_layer_and_a_new_backend_adds_one_job(tmp_path: 
     both = _config(tmp_path, {"mert": {"layer": "layer1"}, "mfcc": {}})
     plan = run_workflow(tmp_path, both, "-n", "--cores", "2", *targets, "results/tiny/probes/mfcc/scores.csv", "--allowed-rules", "probe")
     assert planned_jobs(plan.stdout + plan.stderr) == {"probe": 1}
+
+
+@pytest.mark.slow  # ~45 s: probes, sweep, KNN run and evaluations on the planted dataset
+def test_probe_report_puts_the_best_layer_by_probe_beside_the_sweeps(tmp_path: Path) -> None:
+    """Probes and the layer sweep on one planted dataset (split, layered cache, label files):
+    mir_vs_recs.md gets the joined "Best layer: probe vs layer sweep" table. The cache's
+    layer2 hears the genre best, so both pick it for genres."""
+    import os
+
+    from tests.conftest import tiny_config
+    from tests.workflow.test_layer_sweep_workflow import plant as plant_sweep
+
+    plant_sweep(tmp_path)
+    data = tmp_path / "data"
+    data.mkdir()
+    tracks = [f"t{g}{i:02d}" for g in range(3) for i in range(10)]
+    (data / "userid_trackid_timestamp.tsv").write_text("")  # the split is planted; older than it
+    os.utime(data / "userid_trackid_timestamp.tsv", (1, 1))
+    (data / "id_genres.tsv").write_text("id\tgenres\n" + "".join(f"{t}\tg{t[1]}\n" for t in tracks))
+    (data / "id_information.tsv").write_text("id\tartist\n" + "".join(f"{t}\ta{n // 3}\n" for n, t in enumerate(tracks)))
+    pl.DataFrame({"track_id": tracks, "status": ["ok"] * len(tracks)}).write_parquet(tmp_path / "results/tiny/tracks.parquet")
+    config = tiny_config(backends={"mert": {"layer": "layer1"}}, models={"knn": {}}, evaluation={"k": 5})
+    config["datasets"] = {"tiny": {"format": "music4all-onion", "path": str(data)}}
+    config["probes"] = {"enable": True, "folds": 3, "inner_folds": 2, "min_count": 5, "random_dim": 8}
+    config["layer_sweep"] = {"models": ["knn"]}
+    run_workflow(
+        tmp_path, config, "--cores", "2", "results/tiny/report/mir_vs_recs.md",
+        "--allowed-rules", "probe", "probe_report", "layer_sweep", "layer_sweep_report", "train_baseline", "evaluate",
+    )
+    text = (tmp_path / "results/tiny/report/mir_vs_recs.md").read_text()
+    assert "## Best layer: probe vs layer sweep" in text
+    table = text.split("## Best layer: probe vs layer sweep")[1]
+    assert "| backend | task | best_layer_by_probe | model | best_layer_by_sweep | same |" in table
+    rows = [line.strip("| ").split(" | ") for line in table.splitlines() if line.startswith("| mert | genres |")]
+    assert len(rows) == 1, table
+    _, _, by_probe, model, by_sweep, same = rows[0]
+    # the sweep's pick is layer2 (test_layer_sweep_workflow); the probe's is a layer with the top genre ROC-AUC
+    scores = pl.read_csv(tmp_path / "results/tiny/probes/mert/scores.csv").filter(
+        (pl.col("task") == "genres") & (pl.col("metric") == "roc_auc")
+    )
+    top = scores.filter(pl.col("value") == scores["value"].max())["layer"].to_list()
+    assert model == "knn" and by_sweep == "layer2" and by_probe in top, (rows, top)
+    assert same == str(by_probe == by_sweep)

@@ -13,7 +13,10 @@ Every layer is read from `/layers` (float16), also the configured one, so that a
 layers of a backend are compared at the same precision; the configured layer is checked
 against `/embeddings` (it must agree to float16 rounding, or the cache is inconsistent)
 and flagged. When every layer has the same width, the mean over layers (the `layer: mean`
-setting) is evaluated as one more point, named `mean`.
+setting) is evaluated as one more point, named `mean`; for a trained model (shallow, bert4rec,
+sasrec with items content or hybrid) also the learned mixture of all layers (`layers:
+weighted`, models.items), named `weighted`, with its learned weights in sweep.json: whether
+the mixture beats the best single layer is then read off the same table.
 """
 
 from __future__ import annotations
@@ -37,15 +40,17 @@ from ..extraction.store import LayerInfo, read_attrs, read_embeddings, read_laye
 from ..io import write_parquet, write_text
 from ..models.base import NeuralRecommender
 from ..models.data import SplitData, load_split, read_part
-from ..models.item_vectors import align_embeddings
-from ..models.items import ItemSettings, prepare_content
-from ..models.run import RUN_SELECTION_KEYS, build_model, pick_device
+from ..models.item_vectors import align_embeddings, load_layer_stack
+from ..models.items import WEIGHTED_ITEM_MODES, ItemSettings, normalize_vectors, prepare_content
+from ..models.registry import declaration
+from ..models.run import RUN_SELECTION_KEYS, build_model, layer_weights, pick_device
 from ..models.training import TrainSettings, fit
 from ..runtime import progress
 
 log = logging.getLogger(__name__)
 
 MEAN_LAYER = "mean"
+WEIGHTED_LAYER = "weighted"
 SWEEP_MODEL_TYPES = ("knn", "shallow", "bert4rec", "sasrec")
 # float16 keeps 11 significant bits: a cached layer agrees with /embeddings to this relative error.
 FLOAT16_RTOL = 2.0**-10
@@ -146,17 +151,28 @@ def evaluate_layer(
     data: SplitData,
     truth: dict[str, pl.DataFrame],
     vectors: np.ndarray,
+    layer_names: tuple[str, ...] = (),
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """Per-user metrics (val and test) of one model on one set of item vectors."""
+    """Per-user metrics (val and test) of one model on one set of item vectors: [N, D] (one
+    layer; the spec's `layers` is ignored) or [N, L, D] with `layer_names` (the learned mixture)."""
     torch.manual_seed(seed)
-    vectors = prepare_content(vectors, ItemSettings.from_config(spec, backend), seed)  # normalize, matched_random
-    model = build_model(spec, backend, data, _ItemVectorsView(vectors), seed)
+    weighted = vectors.ndim == 3
+    spec = {**spec, "layers": WEIGHTED_LAYER if weighted else "configured"}
+    settings = ItemSettings.from_config(spec, backend)
+    if weighted:  # each layer normalised on its own, as a `layers: weighted` run does
+        vectors = np.stack([normalize_vectors(vectors[:, i], settings.normalize) for i in range(vectors.shape[1])], axis=1)
+    else:
+        vectors = prepare_content(vectors, settings, seed)  # normalize, matched_random
+    view = _ItemVectorsView(vectors, layer_names)
+    model = build_model(spec, backend, data, view, seed)  # type: ignore[arg-type]
     info: dict[str, Any] = {}
     if isinstance(model, NeuralRecommender):
         model.to(pick_device(spec.get("device", "auto")))
         result = fit(model, data, TrainSettings.from_config(spec, k), seed)
         model.eval()
         info.update(best_epoch=result.best_epoch, epochs_run=len(result.history), best_val_metric=result.best_value)
+    if weighted:
+        info["layer_weights"] = layer_weights(model, view)  # type: ignore[arg-type]
     frames = []
     with torch.no_grad():
         factors = model.factors()
@@ -170,9 +186,17 @@ def evaluate_layer(
 
 @dataclass(frozen=True)
 class _ItemVectorsView:
-    """What build_model reads of an ItemVectors."""
+    """What build_model (and layer_weights) read of an ItemVectors."""
 
     vectors: np.ndarray
+    layer_names: tuple[str, ...] = ()
+
+
+def mixes_layers(spec: dict[str, Any], info: LayerInfo) -> bool:
+    """Whether the sweep adds the learned mixture (`weighted`): a trained model whose items are
+    content (or hybrid), and several cached layers of one width."""
+    trained = declaration(spec["type"]).gpu
+    return trained and spec.get("items", "content") in WEIGHTED_ITEM_MODES and has_mean_layer(info)
 
 
 def sweep_layers(spec: dict[str, Any], backend: str, seed: int, k: int, paths: SweepPaths) -> pl.DataFrame:
@@ -222,6 +246,23 @@ def sweep_layers(spec: dict[str, Any], backend: str, seed: int, k: int, paths: S
         record["val_ndcg"] = float(val["ndcg"].mean()) if val.height else None
         per_layer.append(record)
         log.info("layer %s (%s): val ndcg@%d %.4f, %.1fs", index, name, k, record["val_ndcg"] or 0.0, record["seconds"])
+    if mixes_layers(spec, info_layers):
+        t0 = time.perf_counter()
+        stack = load_layer_stack(paths.embeddings, split.track_ids, backend, max_missing)
+        data = split.for_vectors(~stack.missing)
+        metrics, extra = evaluate_layer(spec, backend, seed, k, data, truth, stack.vectors, stack.layer_names)
+        frames.append(
+            metrics.with_columns(
+                pl.lit(None, dtype=pl.Int64).alias("layer"), pl.lit(WEIGHTED_LAYER).alias("layer_name"),
+                pl.lit(False).alias("configured"),
+            )
+        )
+        val = metrics.filter(pl.col("split") == "val")
+        record = {"layer": None, "layer_name": WEIGHTED_LAYER, "dim": stack.dim, **extra, "configured": False,
+                  "n_missing": stack.n_missing, "seconds": time.perf_counter() - t0,
+                  "val_ndcg": float(val["ndcg"].mean()) if val.height else None}
+        per_layer.append(record)
+        log.info("learned mixture: val ndcg@%d %.4f, weights %s", k, record["val_ndcg"] or 0.0, extra.get("layer_weights"))
     if configured not in [r["layer_name"] for r in per_layer]:
         raise LayerMismatchError(f"{paths.embeddings}: its configured layer {configured!r} is not among the swept layers")
     columns = ["layer", "layer_name", "configured", "split", "user_id", "hitrate", "recall", "ndcg", "mrr", "precision"]

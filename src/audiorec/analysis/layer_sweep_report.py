@@ -4,7 +4,9 @@ Aggregated like metrics.csv (docs/report.md): each user's metric is averaged ove
 then the mean and a Student-t interval over users are taken. The best layer of a model x
 backend is the one with the highest *validation* mean of the chosen metric (ties: the
 earlier layer); its *test* mean is then an honest estimate, and it is compared with the
-configured layer on the same test users by a paired t-test.
+configured layer on the same test users by a paired t-test. The learned mixture of all layers
+(`weighted`, trained models only) is a row of its own, compared with the best single layer the
+same way; it is never itself "the best layer" (that names a `layer:` setting one can choose).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from ..report.tables import backend_label, model_label  # noqa: E402
 
 log = logging.getLogger(__name__)
 
+WEIGHTED = "weighted"  # the learned mixture's row (analysis.layer_sweep.WEIGHTED_LAYER)
 METRIC_LABELS = {"hitrate": "HR", "recall": "Recall", "ndcg": "NDCG", "mrr": "MRR", "precision": "Precision"}
 _SEED = re.compile(r"^seed(\d+)$")
 
@@ -95,8 +98,8 @@ def summarise_sweeps(per_user: pl.DataFrame, settings: SweepReportSettings) -> p
 
 def best_layers(summary: pl.DataFrame, metric: str) -> pl.DataFrame:
     """Per model x backend: the layer with the highest validation mean of `metric` (ties: the
-    earlier layer, the mean over layers last)."""
-    val = summary.filter((pl.col("split") == "val") & (pl.col("metric") == metric))
+    earlier layer, the mean over layers last). The learned mixture is not a candidate."""
+    val = summary.filter((pl.col("split") == "val") & (pl.col("metric") == metric) & (pl.col("layer_name") != WEIGHTED))
     if val.is_empty():
         raise ValueError("the layer sweep has no validation results to pick a best layer from")
     return (
@@ -135,6 +138,18 @@ def _user_vector(per_user: pl.DataFrame, model: str, backend: str, layer_name: s
     )
 
 
+def _paired_delta(
+    per_user: pl.DataFrame, model: str, backend: str, first: str, second: str, metric: str, confidence: float
+) -> str:
+    """Test mean of `first` minus `second` on the same users, with the paired t-test's p."""
+    a = _user_vector(per_user, model, backend, first, metric)
+    b = _user_vector(per_user, model, backend, second, metric)
+    if not a["user_id"].equals(b["user_id"]) or a.height < 2:
+        return "–"
+    t = paired_t_test(a[metric].to_numpy(), b[metric].to_numpy(), confidence)
+    return f"{t.mean_diff:+.4f} (p = {t.p_value:.3g})"
+
+
 def sweep_markdown(
     summary: pl.DataFrame, per_user: pl.DataFrame, settings: SweepReportSettings, catalogue: Catalogue, dataset: str
 ) -> str:
@@ -142,10 +157,11 @@ def sweep_markdown(
     metric, k = settings.metric, settings.k
     label = f"{METRIC_LABELS[metric]}@{k}"
     best = best_layers(summary, metric)
+    mixed = summary.filter(pl.col("layer_name") == WEIGHTED).height > 0
     header = [
         "Model", "Backend", "Layers", f"Best layer (val {label})", f"test {label}, best layer",
         "Configured layer", f"test {label}, configured", "Δ test (best − configured)",
-    ]
+    ] + ([f"test {label}, weighted (learned mixture)", "Δ test (weighted − best)"] if mixed else [])
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     for row in best.sort(
         pl.col("model").map_elements(lambda m: catalogue.model_key(m)[0], return_dtype=pl.Int64),
@@ -161,27 +177,31 @@ def sweep_markdown(
         best_text += f": {row['val_mean']:.4f}"
         delta = "–"
         if conf_name is not None and conf_name != best_name:
-            a = _user_vector(per_user, model, backend, best_name, metric)
-            b = _user_vector(per_user, model, backend, conf_name, metric)
-            if a["user_id"].equals(b["user_id"]) and a.height >= 2:
-                t = paired_t_test(a[metric].to_numpy(), b[metric].to_numpy(), settings.confidence)
-                delta = f"{t.mean_diff:+.4f} (p = {t.p_value:.3g})"
+            delta = _paired_delta(per_user, model, backend, best_name, conf_name, metric, settings.confidence)
         elif conf_name == best_name:
             delta = "0 (same layer)"
-        lines.append(
-            "| " + " | ".join([
-                model_label(model, catalogue), backend_label(backend, catalogue), str(n_layers), best_text,
-                _fmt_ci(_cell(summary, model, backend, best_name, "test", metric)),
-                conf_name or "–",
-                _fmt_ci(_cell(summary, model, backend, conf_name, "test", metric)) if conf_name else "–",
-                delta,
-            ]) + " |"
-        )
+        cells = [
+            model_label(model, catalogue), backend_label(backend, catalogue), str(n_layers), best_text,
+            _fmt_ci(_cell(summary, model, backend, best_name, "test", metric)),
+            conf_name or "–",
+            _fmt_ci(_cell(summary, model, backend, conf_name, "test", metric)) if conf_name else "–",
+            delta,
+        ]
+        if mixed:
+            weighted = _cell(summary, model, backend, WEIGHTED, "test", metric)
+            cells += [
+                _fmt_ci(weighted),
+                _paired_delta(per_user, model, backend, WEIGHTED, best_name, metric, settings.confidence) if weighted else "–",
+            ]
+        lines.append("| " + " | ".join(cells) + " |")
     n_users = sorted(set(summary.filter(pl.col("split") == "test")["n_users"].to_list()))
     notes = [
         f"The best layer is picked on the validation split by {label}; its test value is then unbiased by the choice.",
         "Layers are read from the embedding cache (`/layers`, float16), so every layer of a backend is compared at "
         "the same precision; `mean` is the mean over all layers (the `layer: mean` setting) where widths agree.",
+        *(["`weighted`: the model trained on a softmax-weighted sum of all layers, the weights learned with it "
+           "(the `layers: weighted` model setting; the weights are in the sweep's sweep.json); Δ against the best "
+           "single layer on the same test users."] if mixed else []),
         f"Means over {', '.join(map(str, n_users))} test users with {settings.confidence * 100:g}% t intervals; "
         "Δ: paired t-test on the same test users. Every layer, split and metric: layer_sweep.csv; the curves: "
         "figures/layer_sweep.png.",
@@ -217,8 +237,10 @@ def sweep_figure(summary: pl.DataFrame, settings: SweepReportSettings, catalogue
                 ax.plot(x, mean, marker="o", ms=3, color=colours[split], label=split)
                 ax.fill_between(x, low, high, color=colours[split], alpha=0.15, lw=0)
                 pooled = own.filter(pl.col("layer").is_null() & (pl.col("split") == split))
-                if pooled.height:
-                    ax.axhline(pooled["mean"][0], ls="--", lw=1, color=colours[split], label=f"{split}, mean of layers")
+                for name, style, text in (("mean", "--", "mean of layers"), (WEIGHTED, "-.", "weighted (learned)")):
+                    point = pooled.filter(pl.col("layer_name") == name)
+                    if point.height:
+                        ax.axhline(point["mean"][0], ls=style, lw=1, color=colours[split], label=f"{split}, {text}")
             configured = layers.filter(pl.col("configured"))
             if configured.height:
                 ax.axvline(configured["layer"][0], ls=":", color="grey", lw=1, label="configured")

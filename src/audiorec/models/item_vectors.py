@@ -24,8 +24,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ItemVectors:
-    vectors: np.ndarray  # float32 [n_items, D]
+    vectors: np.ndarray  # float32 [n_items, D], or [n_items, L, D] for `layers: weighted`
     missing: np.ndarray  # bool [n_items]: True where the track has no vector (its row is zero)
+    layer_names: tuple[str, ...] = ()  # the L cached layers of a [n_items, L, D] stack
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[-1])
 
     @property
     def n_missing(self) -> int:
@@ -83,6 +88,37 @@ def load_item_vectors(
 
     store_ids, store_vectors = read_embeddings(path)
     return align_embeddings(track_ids, store_ids, store_vectors, max_missing_share, source=str(path))
+
+
+def load_layer_stack(
+    path: str | os.PathLike[str], track_ids: Sequence[str], backend: str, max_missing_share: float = 1.0
+) -> ItemVectors:
+    """Every cached layer of a backend's file (`/layers`) aligned to the catalogue: [n_items, L, D]
+    for `layers: weighted`. The layers must be several and of one width (a weighted sum of
+    vectors of different widths is not defined; zero-padding would mix padding in)."""
+    from ..extraction.store import read_layer_info, read_layers
+
+    info = read_layer_info(path)
+    if len(info.names) < 2:
+        raise ValueError(
+            f"backend {backend!r}: layers: weighted mixes the cached layers of {path}, but it caches only one "
+            f"({info.names[0]}). Use it with a layered backend (docs/backends.md: `cached layers`), or leave "
+            f"{backend!r} out of this model's `backends` / drop `layers: weighted`."
+        )
+    if len(set(info.dims)) > 1:
+        widths = ", ".join(f"{n}: {d}" for n, d in zip(info.names, info.dims))
+        raise ValueError(
+            f"backend {backend!r}: layers: weighted needs cached layers of one width, but {path} has {widths}. "
+            f"Leave {backend!r} out of this model's `backends`, or drop `layers: weighted` and pick one layer "
+            f"with the backend's `layer:` (the layer sweep compares them)."
+        )
+    store_ids, stack = read_layers(path)
+    n, n_layers, dim = stack.shape[0], len(info.names), info.dims[0]
+    flat = np.ascontiguousarray(stack[:, :n_layers, :dim]).reshape(n, n_layers * dim)
+    aligned = align_embeddings(track_ids, store_ids, flat, max_missing_share, source=f"{path} [/layers]")
+    return ItemVectors(
+        vectors=aligned.vectors.reshape(len(track_ids), n_layers, dim), missing=aligned.missing, layer_names=tuple(info.names)
+    )
 
 
 def random_item_vectors(n_items: int, dim: int, seed: int, std: float = 1.0) -> ItemVectors:

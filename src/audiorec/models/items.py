@@ -18,6 +18,14 @@ Modes (docs/models.md, "Ways of using content"):
 `normalize` (`none`, the paper; `standard`: per-dimension z-scores over the catalogue's tracks;
 `l2`: unit rows) is applied to a backend's vectors before anything else (MFCC statistics span
 several orders of magnitude; a frozen input cannot adapt its scale).
+
+`layers` (issue 17): `configured` reads the backend's `/embeddings` (its `layer:`); `weighted`
+reads every cached layer (`/layers`, one width) and mixes them by softmax weights learned with
+the model (`layer_mix.LayerMix`): MARBLE's learned layer weighting. It lives here, beside
+`items`/`normalize`, rather than in the backend, because it is a way of *using* a cache, not of
+making one: the backend's `/embeddings` (KNN, the probes, other models) stays as it is, and
+only the models that can learn the weights read the whole stack. The layers stay a frozen
+buffer (left out of model.pt, like a frozen table); the learned mixture goes to run.json.
 """
 
 from __future__ import annotations
@@ -30,10 +38,15 @@ import torch
 from torch import nn
 
 from .data import SplitData
-from .item_vectors import ItemVectors, load_item_vectors, random_item_vectors
+from .item_vectors import ItemVectors, load_item_vectors, load_layer_stack, random_item_vectors
+from .layer_mix import LayerMix
 
 ITEM_MODES = ("content", "finetune", "id", "hybrid", "matched_random")
 NORMALIZATIONS = ("none", "standard", "l2")
+LAYER_CHOICES = ("configured", "weighted")
+# items modes a learned layer mixture combines with: the layers stay frozen (not `finetune`),
+# and matched noise per layer would mix noise (not `matched_random`)
+WEIGHTED_ITEM_MODES = ("content", "hybrid")
 # Backend directory of the learned-table runs: `items: id` (kept as an alias, so the run
 # folders of earlier versions keep their meaning and their results).
 ID_BACKEND = "random"
@@ -47,12 +60,25 @@ class ItemSettings:
     normalize: str = "none"
     finetune_lr_factor: float = 0.1
     random_dim: int = 64
+    layers: str = "configured"
 
     def __post_init__(self) -> None:
         if self.mode not in ITEM_MODES:
             raise ValueError(f"models.<model>.items must be one of {ITEM_MODES}, got {self.mode!r}")
         if self.normalize not in NORMALIZATIONS:
             raise ValueError(f"models.<model>.normalize must be one of {NORMALIZATIONS}, got {self.normalize!r}")
+        if self.layers not in LAYER_CHOICES:
+            raise ValueError(f"models.<model>.layers must be one of {LAYER_CHOICES}, got {self.layers!r}")
+        if self.weighted and self.mode not in WEIGHTED_ITEM_MODES:
+            raise ValueError(
+                f"models.<model>.layers: weighted keeps the cached layers frozen and learns only their "
+                f"mixture; it works with items: content or hybrid, not {self.mode!r}"
+            )
+
+    @property
+    def weighted(self) -> bool:
+        """The items are a learned mixture of every cached layer (`layers: weighted`)."""
+        return self.layers == "weighted" and self.mode != "id"
 
     @classmethod
     def from_config(cls, spec: dict[str, Any], backend: str) -> ItemSettings:
@@ -69,7 +95,9 @@ class ItemSettings:
             )
         elif mode == "content" and spec.get("freeze_items") is False:
             mode, factor = "finetune", 1.0
-        return cls(mode, spec.get("normalize", "none"), factor, int(spec.get("random_dim", 64)))
+        # the `random` backend is a learned table: there are no layers to mix
+        layers = "configured" if backend == ID_BACKEND else spec.get("layers", "configured")
+        return cls(mode, spec.get("normalize", "none"), factor, int(spec.get("random_dim", 64)), layers)
 
 
 def normalize_vectors(vectors: np.ndarray, how: str, present: np.ndarray | None = None) -> np.ndarray:
@@ -111,6 +139,11 @@ def item_vectors_for(
         return random_item_vectors(data.n_items, settings.random_dim, seed)
     if embeddings is None:
         raise ValueError(f"model type {spec['type']} with backend {backend!r} needs an embeddings file")
+    if settings.weighted:
+        stack = load_layer_stack(embeddings, data.track_ids, backend, float(spec.get("max_missing_share", 1.0)))
+        present = ~stack.missing
+        layers = [normalize_vectors(stack.vectors[:, i], settings.normalize, present) for i in range(stack.vectors.shape[1])]
+        return ItemVectors(vectors=np.stack(layers, axis=1), missing=stack.missing, layer_names=stack.layer_names)
     loaded = load_item_vectors(embeddings, data.track_ids, float(spec.get("max_missing_share", 1.0)))
     vectors = prepare_content(loaded.vectors, settings, seed, ~loaded.missing)
     if vectors is loaded.vectors:
@@ -130,7 +163,9 @@ def prepare_content(vectors: np.ndarray, settings: ItemSettings, seed: int, pres
 class ItemInput(nn.Module):
     """The [n_items, width] item matrix of a model, in one `items:` mode.
 
-    `table` holds the (content or matched-random) vectors, frozen unless `finetune`;
+    `table` holds the (content or matched-random) vectors, frozen unless `finetune`; with
+    `layers: weighted` `mix` holds every cached layer instead ([n_items, layers, dim], a frozen
+    buffer) and the learned weights that mix them (`table` is then None);
     `projection` maps them to `width` (None when the model projects them itself, as the
     Shallow Net's tower does); `id_table` is the learned ID part (`id`, `hybrid`).
     `id_init` seeds the `id` table (the Shallow Net starts from given random vectors);
@@ -151,33 +186,63 @@ class ItemInput(nn.Module):
         self.mode = settings.mode
         self.finetune_lr_factor = settings.finetune_lr_factor
         self.table: nn.Parameter | None = None
+        self.mix: LayerMix | None = None
         self.projection: nn.Linear | None = None
         self.id_table: nn.Parameter | None = None
         if self.mode != "id":
             if content is None:
                 raise ValueError(f"items: {self.mode} needs the backend's vectors")
-            vectors = torch.from_numpy(np.array(content, dtype=np.float32))
-            self.table = nn.Parameter(vectors, requires_grad=self.mode == "finetune")
+            array = np.asarray(content, dtype=np.float32)
+            if array.ndim != (3 if settings.weighted else 2):
+                want = "[items, layers, dim] (layers: weighted)" if settings.weighted else "[items, dim]"
+                raise ValueError(f"items: the vectors must be {want}, got shape {array.shape}")
+            if settings.weighted:
+                self.mix = LayerMix(array)
+            else:
+                self.table = nn.Parameter(torch.from_numpy(array.copy()), requires_grad=self.mode == "finetune")
+            dim = array.shape[-1]
             if project:
-                self.projection = nn.Linear(vectors.shape[1], width)
-            elif vectors.shape[1] != width:
-                raise ValueError(f"items: vectors are {vectors.shape[1]} wide, the model needs {width}")
+                self.projection = nn.Linear(dim, width)
+            elif dim != width:
+                raise ValueError(f"items: vectors are {dim} wide, the model needs {width}")
         if self.mode == "id":
             init = torch.from_numpy(np.array(id_init, dtype=np.float32)) if id_init is not None else torch.randn(n_items, width) * init_std
             self.id_table = nn.Parameter(init)
         elif self.mode == "hybrid":
             self.id_table = nn.Parameter(torch.zeros(n_items, width))
 
-    def forward(self) -> torch.Tensor:
-        if self.table is None:
+    def content(self, index: torch.Tensor | None = None) -> torch.Tensor | None:
+        """[n_items, dim] content vectors before the projection (of the items `index` only, when
+        given): the table, or the layer mixture."""
+        if self.mix is not None:
+            return self.mix(index)
+        return self.table if self.table is None or index is None else self.table[index]
+
+    def forward(self, index: torch.Tensor | None = None) -> torch.Tensor:
+        """The item matrix, or its rows `index` (a batch's items: a layer mixture then mixes
+        only those, not the whole catalogue)."""
+        vectors = self.content(index)
+        if vectors is None:
             assert self.id_table is not None
-            return self.id_table
-        content = self.table if self.projection is None else self.projection(self.table)
-        return content if self.id_table is None else content + self.id_table
+            return self.id_table if index is None else self.id_table[index]
+        content = vectors if self.projection is None else self.projection(vectors)
+        if self.id_table is None:
+            return content
+        return content + (self.id_table if index is None else self.id_table[index])
 
     def frozen_names(self, prefix: str) -> tuple[str, ...]:
         """State-dict keys of the frozen vectors (left out of model.pt: the embeddings file has them)."""
+        if self.mix is not None:
+            return (f"{prefix}mix.layers",)
         return (f"{prefix}table",) if self.table is not None and not self.table.requires_grad else ()
+
+    def layer_weights(self, names: tuple[str, ...] | list[str]) -> dict[str, float] | None:
+        """{layer name: learned weight} with `layers: weighted` (run.json), else None."""
+        if self.mix is None:
+            return None
+        if len(names) != self.mix.layers.shape[1]:
+            raise ValueError(f"{len(names)} layer names for {self.mix.layers.shape[1]} mixed layers")
+        return self.mix.report(list(names))
 
     def lr_scales(self, prefix: str) -> dict[str, float]:
         """Parameter name -> learning-rate factor where it differs from the model's."""

@@ -7,9 +7,9 @@ with `w` (one scalar per layer, initialised equal: the `mean` layer) trained wit
 The layers stay a frozen buffer; only the L weights learn. `weights()` gives the mixture to
 report after training.
 
-Not yet wired: the hooks in item_vectors / run / shallow / bert4rec, the schema's
-`layer: weighted`, run.json reporting and the layer sweep figure are left for the merge with
-the model-registry rewrite (docs/probes.md, "Not done yet").
+Wired through `models.items.ItemInput` (the `layers: weighted` model setting, read from the
+cache by `item_vectors.load_layer_stack`), reported by `models.run.layer_weights` into
+run.json, and swept as the `weighted` point of the layer sweep (analysis.layer_sweep).
 """
 
 from __future__ import annotations

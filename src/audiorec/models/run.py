@@ -28,7 +28,7 @@ from ..io import atomic_path, write_csv, write_parquet, write_text
 from .base import NeuralRecommender, Recommender
 from .data import SplitData, load_split
 from .item_vectors import ItemVectors
-from .items import ItemSettings, item_vectors_for
+from .items import ItemInput, ItemSettings, item_vectors_for
 from .registry import RunContext, builder, declaration
 from .training import FitResult, TrainSettings, evaluate_part, fit
 
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 # Config keys that choose which runs exist, not how one run trains: kept out of a job's params.
 RUN_SELECTION_KEYS = ("backends", "random_baseline")
 
-__all__ = ["RUN_SELECTION_KEYS", "RunPaths", "build_model", "item_vectors_for", "pick_device", "train_run"]
+__all__ = ["RUN_SELECTION_KEYS", "RunPaths", "build_model", "item_vectors_for", "layer_weights", "pick_device", "train_run"]
 
 
 @dataclass(frozen=True)
@@ -89,18 +89,36 @@ def build_model(
     per-type code here."""
     decl = declaration(spec["type"], model_dirs)
     device = pick_device(spec.get("device", "auto"))
+    items = ItemSettings.from_config(spec, backend) if decl.reads_embeddings else None
+    if items is not None and items.weighted and not decl.gpu:
+        raise ValueError(
+            f"model type {decl.type!r} learns nothing, so it cannot learn layer weights: `layers: weighted` is "
+            f"for the trained models (shallow, bert4rec, sasrec); pick one layer with the backend's `layer:`"
+        )
     context = RunContext(
         spec=spec,
         backend=backend,
         seed=seed,
         data=data,
         vectors=vectors,
-        items=ItemSettings.from_config(spec, backend) if decl.reads_embeddings else None,
+        items=items,
         device=device,
         precision=resolve_precision(spec.get("precision", "fp32"), device),
         inputs=dict(inputs or {}),
     )
-    return builder(decl)(context)
+    model = builder(decl)(context)
+    if items is not None and items.weighted and layer_weights(model, vectors) is None:
+        raise ValueError(f"model type {decl.type!r} does not take its items through ItemInput, so `layers: weighted` cannot reach it")
+    return model
+
+
+def layer_weights(model: Recommender, vectors: ItemVectors | None) -> dict[str, float] | None:
+    """The learned mixture over the cached layers of a `layers: weighted` run ({layer: weight},
+    summing to 1), read from the model's shared item input; None for any other run."""
+    item_input = getattr(model, "items", None)
+    if vectors is None or not isinstance(item_input, ItemInput):
+        return None
+    return item_input.layer_weights(vectors.layer_names)
 
 
 def fingerprint(spec: dict[str, Any], backend: str, seed: int, k: int, data: SplitData, vectors: ItemVectors | None) -> str:
@@ -149,10 +167,12 @@ def train_run(
         "n_users": data.n_users,
         "n_items": data.n_items,
         "n_train": data.n_train,
-        "vector_dim": None if vectors is None else int(vectors.vectors.shape[1]),
+        "vector_dim": None if vectors is None else vectors.dim,
         # how tracks enter the model (models.items): the `random` backend is always `id`
         "items": None if items is None else items.mode,
         "normalize": None if items is None else items.normalize,
+        # `layers: weighted`: the cached layers mixed by learned weights (layer_weights, after training)
+        "layers": None if items is None else ("weighted" if items.weighted else "configured"),
         "scores_unseen_tracks": decl.scores_unseen_tracks and (items is None or items.mode != "id"),
         # val/test rank only these (a cold-item split's held-out tracks; docs/beyond.md), less
         # the tracks without a vector (docs/models.md, "Tracks without a vector")
@@ -176,6 +196,10 @@ def train_run(
         val = evaluate_part(model, data, data.parts["val"], k) if len(data.parts["val"].users) else {}
         history = [{"epoch": 0, "loss": None, **{f"val_{m}": v for m, v in val.items()}, "lr": None, "seconds": 0.0}]
         info.update(device="cpu", best_epoch=0, epochs_run=0)
+    mixture = layer_weights(model, vectors)  # of the best epoch (fit restores it)
+    if mixture is not None:
+        info["layer_weights"] = mixture
+        log.info("learned layer weights: %s", {name: round(w, 4) for name, w in mixture.items()})
 
     with torch.no_grad():
         factors = model.factors()

@@ -75,7 +75,7 @@ class SequentialRecommender(NeuralRecommender):
         else:
             if item_vectors is None:
                 raise ValueError(f"{self.name}: items: {items.mode} needs the backend's vectors")
-            hidden = hidden_size or item_vectors.shape[1]
+            hidden = hidden_size or item_vectors.shape[-1]
         self.items = ItemInput(items, n_items, hidden, None if items.mode == "id" else item_vectors, init_std=init_std)
         self.frozen = self.items.frozen_names("items.")
         if hidden % n_heads:

@@ -24,6 +24,7 @@ and reuses the rows for the positive and negative slots.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -160,10 +161,10 @@ class ShallowNet(NeuralRecommender):
             raise ValueError(f"shallow: tower must be 'shared' or 'separate', got {tower!r}")
         if items is None:
             items = ItemSettings("content") if freeze_items else ItemSettings("finetune", finetune_lr_factor=1.0)
-        dim = item_vectors.shape[1]
+        dim = item_vectors.shape[-1]  # [items, dim], or [items, layers, dim] for layers: weighted
         if inverted_freeze and items.mode in ("content", "matched_random"):
             # the published code's erratum: the item table trained at the full rate, users frozen
-            items = ItemSettings("finetune", items.normalize, 1.0, items.random_dim)
+            items = replace(items, mode="finetune", finetune_lr_factor=1.0)
         learned = items.mode == "id"
         # the tower is the projection: items enter at their own width
         self.items = ItemInput(
@@ -192,8 +193,7 @@ class ShallowNet(NeuralRecommender):
         return self.items.lr_scales("items.")
 
     def _items_out(self, items: torch.Tensor | None = None) -> torch.Tensor:
-        matrix = self.items()
-        table = matrix if items is None else matrix[items]
+        table = self.items(items)  # only the batch's rows (a layer mixture mixes only those)
         return F.normalize((self.item_tower or self.user_tower)(table), dim=-1)
 
     def _users_out(self, users: torch.Tensor | None = None) -> torch.Tensor:

@@ -167,6 +167,26 @@ def best_layers(probe_scores: list[str]) -> pl.DataFrame:
     return best.join(configured, on=["backend", "task"], how="left").sort("backend", "task")
 
 
+def probe_vs_sweep(probe_best: pl.DataFrame, sweep_csv: str | os.PathLike[str]) -> pl.DataFrame:
+    """Per backend, task and swept model: the best layer by probe next to the best layer by the
+    layer sweep (layer_sweep.csv's `best`: highest validation metric of the recommender), and
+    whether they are the same (issue 17: "the same?"). Backends in both only."""
+    sweep = pl.read_csv(sweep_csv)
+    missing = {"model", "backend", "layer_name", "best", "split", "metric", "mean"} - set(sweep.columns)
+    if missing:
+        raise ValueError(f"{sweep_csv}: not a layer_sweep.csv (no columns {sorted(missing)}); re-run layer_sweep_report")
+    best = (
+        sweep.filter(pl.col("best") & (pl.col("split") == "val"))
+        .group_by("model", "backend", maintain_order=True)
+        .first()
+        .select("backend", "model", pl.col("layer_name").alias("best_layer_by_sweep"))
+    )
+    joined = probe_best.select("backend", "task", pl.col("best_layer").alias("best_layer_by_probe")).join(best, on="backend")
+    return joined.with_columns((pl.col("best_layer_by_probe") == pl.col("best_layer_by_sweep")).alias("same")).select(
+        "backend", "task", "best_layer_by_probe", "model", "best_layer_by_sweep", "same"
+    ).sort("backend", "model", "task")
+
+
 def _md(frame: pl.DataFrame) -> str:
     if frame.is_empty():
         return "(none)\n"
@@ -174,7 +194,10 @@ def _md(frame: pl.DataFrame) -> str:
     return "\n".join(["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)] + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
 
 
-def build(side: pl.DataFrame, corr: pl.DataFrame, table4: pl.DataFrame, csv: str, md: str, fig: str, settings: CompareSettings, layers: pl.DataFrame | None = None) -> None:
+def build(
+    side: pl.DataFrame, corr: pl.DataFrame, table4: pl.DataFrame, csv: str, md: str, fig: str, settings: CompareSettings,
+    layers: pl.DataFrame | None = None, versus_sweep: pl.DataFrame | None = None,
+) -> None:
     write_csv(corr, csv)
     wide = side.drop_nulls("model").pivot(on="model", index=["task", "metric", "backend", "value"], values="rec")
     text = (
@@ -186,6 +209,12 @@ def build(side: pl.DataFrame, corr: pl.DataFrame, table4: pl.DataFrame, csv: str
         + "\n## Our probe scores vs the published Table 4\n\n"
         + _md(table4)
         + ("\n## Best layer by probe (compare with layer_sweep.md's best layer by recommendation)\n\n" + _md(layers) if layers is not None else "")
+        + (
+            "\n## Best layer: probe vs layer sweep\n\n"
+            "Per backend and probe task, the layer with the best probe score next to the layer the layer sweep "
+            "picks for each swept model (highest validation metric); `same`: whether they agree.\n\n" + _md(versus_sweep)
+            if versus_sweep is not None else ""
+        )
     )
     write_text(text, md)
     figure(side, fig, f"{settings.metric}@{settings.k}")
