@@ -45,3 +45,16 @@ def test_ials_beats_popularity_on_the_synthetic_warm_split(tmp_path):
     run_workflow(tmp_path, config, "--cores", "2", *files, timeout=1800)
     ndcg = {m: pl.read_parquet(tmp_path / f)["ndcg"].mean() for m, f in zip(runs, files, strict=True)}
     assert ndcg["ials"] > ndcg["pop"], ndcg
+
+
+def test_content2cf_builds_the_ials_run_first_and_reads_its_factors(tmp_path):
+    write_inputs(tmp_path)
+    config = {
+        **CONFIG,
+        "models": {"ials": {"factors": 4, "iterations": 3}, "content2cf": {"hidden": [8], "epochs": 3, "random_baseline": False}},
+    }
+    target = "results/tiny/runs/content2cf/emb/seed0/recs_test.parquet"
+    done = run_workflow(tmp_path, config, "--cores", "1", target, "--allowed-rules", "train", "train_baseline")
+    assert planned_jobs(done.stdout + done.stderr) == {"train_baseline": 2}
+    info = json.loads((tmp_path / "results/tiny/runs/content2cf/emb/seed0/run.json").read_text())
+    assert info["model"] == "content2cf" and info["warm_items"] == "predicted"

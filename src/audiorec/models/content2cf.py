@@ -106,7 +106,7 @@ def fit_regression(
             loss = loss_of(perm[start : start + settings.batch_size])
             loss.backward()
             optimizer.step()
-            total += float(loss) * min(settings.batch_size, len(perm) - start)
+            total += float(loss.detach()) * min(settings.batch_size, len(perm) - start)
         model.eval()
         with torch.no_grad():
             monitored = float(loss_of(val)) if n_val else total / max(len(perm), 1)
@@ -149,6 +149,8 @@ class Content2CF(Recommender):
         self, data: SplitData, vectors: np.ndarray, missing: np.ndarray, users: torch.Tensor, items: torch.Tensor,
         settings: Content2CFSettings, seed: int, device: torch.device,
     ) -> None:
+        if vectors.shape[0] != data.n_items or items.shape[0] != data.n_items:
+            raise ValueError(f"content2cf: {vectors.shape[0]} vectors and {items.shape[0]} factors for {data.n_items} tracks")
         listeners = np.bincount(data.train.indices, minlength=data.n_items)
         warm = (listeners > 0) & ~missing
         if not warm.any():
