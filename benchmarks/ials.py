@@ -58,6 +58,9 @@ def main() -> None:
     ap.add_argument("--factors", type=int, nargs="+", default=[64, 128])
     ap.add_argument("--iterations", type=int, default=15)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--content-dims", type=int, nargs="*", default=[512],
+                    help="also time content2cf's regression epochs onto the last fit's factors, per content width")
+    ap.add_argument("--epochs", type=int, default=3, help="content2cf epochs timed (early stopping off)")
     args = ap.parse_args()
 
     import implicit
@@ -92,6 +95,20 @@ def main() -> None:
         assert np.isfinite(model.items.numpy()).all() and np.isfinite(model.users.numpy()).all()
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
         print(f"| {factors} | {args.iterations} | {args.threads} | {seconds:.1f} | {seconds / args.iterations:.2f} | {rss:.2f} |")
+    if args.content_dims:
+        from audiorec.models.content2cf import Content2CFSettings, fit_regression
+
+        rng = np.random.default_rng(1)
+        items = model.items.numpy()
+        print("\n| content2cf: content dims | hidden | factors | tracks | s / epoch |")
+        print("|---|---|---|---|---|")
+        for dim in args.content_dims:
+            content = rng.standard_normal((args.items, dim)).astype(np.float32)
+            settings = Content2CFSettings(epochs=args.epochs, patience=args.epochs + 1)
+            t = time.perf_counter()
+            _, info = fit_regression(content, items, np.ones(args.items), settings, 0, torch.device("cpu"))
+            seconds = (time.perf_counter() - t) / info["regression_epochs_run"]
+            print(f"| {dim} | {list(settings.hidden)} | {items.shape[1]} | {args.items} | {seconds:.2f} |")
 
 
 if __name__ == "__main__":
