@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 class Content2CFSettings:
     hidden: tuple[int, ...] = (256,)
     epochs: int = 200
-    batch_size: int = 1024
+    batch_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 0.0
     loss: str = "mse"
@@ -72,20 +72,43 @@ def regressor(in_dim: int, out_dim: int, hidden: tuple[int, ...]) -> nn.Sequenti
     return nn.Sequential(*layers)
 
 
+class Unstandardize(nn.Module):
+    """The trained regressor mapped back to raw factors: out * std + mean (buffers, so they
+    are saved with its weights in model.pt)."""
+
+    def __init__(self, net: nn.Module, mean: np.ndarray, std: np.ndarray) -> None:
+        super().__init__()
+        self.net = net
+        self.register_buffer("mean", torch.from_numpy(mean))
+        self.register_buffer("std", torch.from_numpy(std))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x) * self.std + self.mean
+
+
 def fit_regression(
     x: np.ndarray, y: np.ndarray, weights: np.ndarray, settings: Content2CFSettings, seed: int, device: torch.device
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Train content -> factor on the warm tracks (rows of x, y), minibatch Adam, weighted
     MSE; a seeded `val_share` of the rows is held out, and the weights of the epoch with the
     lowest held-out error are kept (early stop after `patience` epochs without a better one).
-    Returns the model (eval mode) and what happened (run.json)."""
+
+    The targets are learned standardised (per factor dimension, training rows' mean and
+    spread) and the model maps back: iALS factors are small (|v| ~ 0.1), so a freshly
+    initialised MLP would start far off and spend hundreds of steps on the scale alone; this
+    way the untrained model already predicts about the mean factor (R² ~ 0), what content
+    without signal (random vectors) should end at. Returns the model (eval mode, mapping to
+    raw factors) and what happened (run.json)."""
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     order = rng.permutation(len(x))
     n_val = int(round(settings.val_share * len(x))) if len(x) > 1 else 0
     val, train = order[:n_val], order[n_val:]
+    fit_rows = train if len(train) else order
+    mean = y[fit_rows].mean(0).astype(np.float32)
+    std = np.maximum(y[fit_rows].std(0), 1e-6).astype(np.float32)
     X = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
-    Y = torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32)).to(device)
+    Y = torch.from_numpy(np.ascontiguousarray((y - mean) / std, dtype=np.float32)).to(device)
     W = torch.from_numpy(np.asarray(weights, dtype=np.float32)).to(device)
     model = regressor(X.shape[1], Y.shape[1], settings.hidden).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
@@ -116,7 +139,7 @@ def fit_regression(
         elif epoch - best[1] >= settings.patience:
             break
     model.load_state_dict(best[2])
-    model.eval()
+    model = Unstandardize(model, mean, std).to(device).eval()
     with torch.no_grad():
         rows = val if n_val else train
         pred = model(X[torch.from_numpy(rows).to(device)]).cpu().numpy()
@@ -125,6 +148,7 @@ def fit_regression(
     info = {
         "regression_best_epoch": best[1],
         "regression_epochs_run": len(history),
+        # in standardised units (per factor dimension), summed over dimensions
         "regression_val_mse" if n_val else "regression_train_mse": best[0],
         "regression_val_r2" if n_val else "regression_train_r2": r2,
         "regression_train_items": len(train),
