@@ -58,6 +58,10 @@ def test_content2cf_builds_the_ials_run_first_and_reads_its_factors(tmp_path):
     assert planned_jobs(done.stdout + done.stderr) == {"train_baseline": 2}
     info = json.loads((tmp_path / "results/tiny/runs/content2cf/emb/seed0/run.json").read_text())
     assert info["model"] == "content2cf" and info["warm_items"] == "predicted"
+    # without an `ials` instance the config is refused up front, naming what to add
+    alone = {**CONFIG, "models": {"content2cf": {}}}
+    out = run_workflow(tmp_path, alone, "-n", target, check=False)
+    assert out.returncode != 0 and "Add `ials: {}` under `models:`" in out.stdout + out.stderr
 
 
 @pytest.mark.slow
