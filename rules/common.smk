@@ -232,6 +232,16 @@ for _model, _spec in config["models"].items():
                 f"models.{_model}.datasets lists '{_d}', which is not a configured dataset "
                 f"(configured: {', '.join(DATASETS)}). Add it under `datasets:` or remove it."
             )
+    # an extra input that is another model instance's run (content2cf reads the `ials` run):
+    # that instance must be configured, or the job would wait for a file no rule makes
+    for _name, _pattern in (MODEL_DECLARATIONS[_spec["type"]].get("extra_inputs") or {}).items():
+        _other = re.match(r"results/\{dataset\}/runs/([^/{}]+)/", _pattern)
+        if _other and _other.group(1) not in config["models"]:
+            _config_error(
+                f"models.{_model} (type {_spec['type']}) reads the run of model instance '{_other.group(1)}' "
+                f"(its declaration's extra_inputs.{_name}: {_pattern}), which is not configured. "
+                f"Add `{_other.group(1)}: {{}}` under `models:`."
+            )
 
 
 # --- datasets ---

@@ -65,7 +65,7 @@ def write_antipop(folder: Path) -> Path:
 
 def test_builtin_declarations_match_their_modules_and_the_schema_blocks():
     decls = registry.declarations()
-    assert list(decls) == ["artist_mean", "bert4rec", "knn", "pop", "sasrec", "shallow"]
+    assert list(decls) == ["artist_mean", "bert4rec", "content2cf", "ials", "knn", "pop", "sasrec", "shallow"]
     schema = yaml.safe_load((ROOT / "schemas/config.schema.yaml").read_text())
     for decl in decls.values():
         assert callable(registry.builder(decl))
@@ -75,7 +75,7 @@ def test_builtin_declarations_match_their_modules_and_the_schema_blocks():
             inherited = any(key in schema["$defs"][f"model_{b}"]["properties"] for b in decl.uses)
             assert inherited or "description" in setting, f"{decl.type}.{key} needs a description"
     assert [t for t, d in decls.items() if d.gpu] == ["bert4rec", "sasrec", "shallow"]
-    assert [t for t, d in decls.items() if not d.reads_embeddings] == ["pop"]
+    assert [t for t, d in decls.items() if not d.reads_embeddings] == ["ials", "pop"]
 
 
 def test_a_declaration_must_be_named_after_its_type(tmp_path):
