@@ -11,7 +11,14 @@ import numpy as np
 import polars as pl
 import pytest
 
-from audiorec.evaluation.beyond import BeyondError, catalogue_metrics, gini, per_user_beyond, train_popularity
+from audiorec.evaluation.beyond import (
+    BeyondError,
+    catalogue_metrics,
+    gini,
+    history_popularity,
+    per_user_beyond,
+    train_popularity,
+)
 from audiorec.evaluation.diversity import read_genre_labels
 
 
@@ -179,3 +186,27 @@ def test_read_genre_labels(tmp_path):
     bad.write_text("id\tstyle\nt1\tfolk\n")
     with pytest.raises(ValueError, match="bad.tsv.*`genres`"):
         read_genre_labels(bad)
+
+
+def test_history_popularity_is_bitwise_independent_of_row_order():
+    """A cluster job and a local run read the same rows in other orders and with other thread
+    counts: the per-user means must come out in the same bits (they sum in sorted order)."""
+    rng = np.random.default_rng(0)
+    u, t = rng.integers(0, 300, 20_000), rng.integers(0, 2_000, 20_000)
+    train = pl.DataFrame({"user_id": [f"u{x}" for x in u], "track_id": [f"t{x}" for x in t]})
+    results = []
+    for seed in (0, 1, 2):
+        shuffled = train.sample(fraction=1.0, shuffle=True, seed=seed)
+        popularity, _ = train_popularity(shuffled)
+        results.append(history_popularity(shuffled, popularity).sort("user_id"))
+    for other in results[1:]:
+        assert other["user_id"].to_list() == results[0]["user_id"].to_list()
+        assert other["hist_pop"].to_numpy().tobytes() == results[0]["hist_pop"].to_numpy().tobytes()
+    # and each mean is the plain mean of the user's distinct tracks' popularity
+    pairs = train.unique()
+    pop = pairs.group_by("track_id").len()
+    share = dict(zip(pop["track_id"], pop["len"] / pairs["user_id"].n_unique(), strict=True))
+    first = results[0].row(0, named=True)
+    tracks = pairs.filter(pl.col("user_id") == first["user_id"])["track_id"]
+    assert first["hist_pop"] == pytest.approx(np.mean([share[x] for x in tracks]), rel=1e-12)
+    assert first["hist_len"] == len(tracks)

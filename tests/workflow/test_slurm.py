@@ -76,10 +76,12 @@ def test_outputs_equal_a_local_run(slurm_run, finished_run: Path) -> None:
 def test_every_job_was_submitted_once_and_evaluations_in_one_group(slurm_run) -> None:
     counts = Counter(rule for rule, _ in submissions(slurm_run.output))
     assert dict(counts) == EXPECTED_SUBMISSIONS
-    # the group job really ran all 10 evaluations (5 runs x val/test)
+    # the group job really ran all 10 evaluations and 10 beyond-accuracy evaluations (5 runs x val/test)
     logs = list((slurm_run.workdir / ".snakemake/slurm_logs").glob("group_metrics*/**/*.log"))
     assert len(logs) == 1, logs
-    assert len(set(re.findall(r"Finished jobid: (\d+) \(Rule: evaluate\)", logs[0].read_text()))) == 10
+    text = logs[0].read_text()
+    assert len(set(re.findall(r"output: (\S+/metrics_(?:val|test)\.parquet)", text))) == 10
+    assert len(set(re.findall(r"output: (\S+/beyond_(?:val|test)\.parquet)", text))) == 10
 
 
 def test_weights_were_fetched_on_the_submitting_host(slurm_run) -> None:

@@ -51,12 +51,27 @@ def train_popularity(train: pl.DataFrame) -> tuple[pl.DataFrame, int]:
 
 def history_popularity(train: pl.DataFrame, popularity: pl.DataFrame) -> pl.DataFrame:
     """(user_id, hist_pop, hist_len): mean pop of each train user's distinct tracks, and their number."""
-    pairs = train.select(pl.col("user_id").cast(pl.String), pl.col("track_id").cast(pl.String)).unique()
-    return (
-        pairs.join(popularity.select("track_id", "popularity"), on="track_id", how="left")
-        .group_by("user_id")
-        .agg(pl.col("popularity").mean().alias("hist_pop"), pl.len().cast(pl.Int64).alias("hist_len"))
-    )
+    pairs = train.select(pl.col("user_id").cast(pl.String), pl.col("track_id").cast(pl.String)).unique().sort("user_id", "track_id")
+    pairs = pairs.join(popularity.select("track_id", "popularity"), on="track_id", how="left", maintain_order="left")
+    return _ordered_means(pairs, "user_id", {"popularity": "hist_pop"}, "hist_len")
+
+
+def _ordered_means(frame: pl.DataFrame, key: str, columns: dict[str, str], count: str) -> pl.DataFrame:
+    """Per-`key` means of `columns` (renamed), summed in the frame's row order by numpy: polars'
+    parallel group_by sums in an order that depends on the thread count, so a cluster job and a
+    local run would differ in the last bits. `frame` must be sorted by `key`."""
+    keys = frame[key].to_numpy()
+    if len(keys) == 0:
+        schema = {key: pl.String, **{name: pl.Float64 for name in columns.values()}, count: pl.Int64}
+        return pl.DataFrame(schema=schema)
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    lengths = np.diff(np.r_[starts, len(keys)])
+    out = {key: keys[starts]}
+    for column, name in columns.items():
+        values = frame[column].cast(pl.Float64).fill_null(np.nan).to_numpy()
+        out[name] = np.add.reduceat(values, starts) / lengths
+    out[count] = lengths.astype(np.int64)
+    return pl.DataFrame(out).with_columns(pl.col(key).cast(pl.String))
 
 
 def _top_k(recs: pl.DataFrame, users: pl.Series, k: int) -> pl.DataFrame:
@@ -92,11 +107,7 @@ def per_user_beyond(
         pl.col("popularity").fill_null(0.0),
         (np.log2(n_train_users) - pl.col("n_users").fill_null(1).clip(lower_bound=1).log(2)).alias("self_info"),
     )
-    per_user = info.group_by("user_id").agg(
-        pl.col("self_info").mean().alias("novelty"),
-        pl.col("popularity").mean().alias("arp"),
-        pl.len().cast(pl.Int64).alias("n_recs"),
-    )
+    per_user = _ordered_means(info.sort("user_id", "rank"), "user_id", {"self_info": "novelty", "popularity": "arp"}, "n_recs")
     frame = (
         pl.DataFrame({"user_id": users})
         .join(per_user, on="user_id", how="left")
