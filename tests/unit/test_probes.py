@@ -9,7 +9,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.preprocessing import StandardScaler
 
-from audiorec.probes.fit import BasisCache, ProbeSettings, group_splits, predictions_path, ridge_path, run_probe, truth_matrix
+from audiorec.probes.fit import BasisCache, basis, ProbeSettings, group_splits, predictions_path, ridge_path, run_probe, truth_matrix
 from audiorec.probes.labels import LabelSettings, Task, load_tasks, track_groups
 from audiorec.probes.metrics import scores
 
@@ -53,6 +53,7 @@ def test_outer_folds_never_split_a_group_and_cover_every_track() -> None:
 def test_ridge_path_equals_sklearn_ridge(n: int, d: int) -> None:
     rng = np.random.default_rng(0)
     x, y, x_te = rng.standard_normal((n, d)) * 3 + 1, rng.standard_normal((n, 2)), rng.standard_normal((9, d))
+    x[:, 1], x[:, 2] = 4.0, x[:, 0] - x[:, 3]  # a dead unit and a dependent one: fewer directions kept
     cache = BasisCache()
     paths = ridge_path(x, y, x_te, (0.5, 20.0), cache)
     scaler = StandardScaler().fit(x)
@@ -72,6 +73,7 @@ def _labelled(kind: str, n: int, d: int, seed: int) -> tuple[np.ndarray, np.ndar
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, d)) * rng.uniform(0.1, 5.0, d) + rng.uniform(-3, 3, d)
     logits = (x - x.mean(axis=0)) / x.std(axis=0) @ rng.standard_normal((d, 3)) / np.sqrt(d) * 3 + rng.standard_normal((n, 3))
+    x[:, 1], x[:, 2] = 4.0, 2 * x[:, 0] - 1  # a dead unit and a dependent one: rank < min(n, d)
     y = logits.argmax(axis=1) if kind == "single" else (logits > 0.3).astype(np.int64)
     return x, y, rng.standard_normal((15, d)) * 2
 
@@ -110,6 +112,19 @@ def test_logistic_at_default_tolerance_stays_near_the_optimum_like_the_raw_fit()
         raw = _sklearn_logistic("single", x, y, x_te, alpha, max_iter=settings.max_iter)
         raw_error = np.abs(raw - optimum).max()
         assert np.abs(pred - optimum).max() <= max(2 * raw_error, 1e-3)
+
+
+def test_basis_keeps_exactly_the_directions_the_rows_span() -> None:
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((30, 8))
+    x[:, 5], x[:, 6] = 3.0, x[:, 0] - x[:, 1]  # rank 6 after centring
+    found = basis(x, x[:4])
+    assert found.s.shape == (6,) and found.u.shape == (30, 6) and found.z_te.shape == (4, 6)
+    a = StandardScaler().fit_transform(x)
+    np.testing.assert_allclose(found.s, np.linalg.svd(a, compute_uv=False)[:6], rtol=1e-10)
+    np.testing.assert_allclose(found.z_tr @ found.z_tr.T, a @ a.T, atol=1e-9)  # a rotation of the rows
+    np.testing.assert_allclose(found.z_te @ found.z_tr.T, a[:4] @ a.T, atol=1e-9)
+    assert basis(np.ones((5, 3)), np.ones((2, 3))).z_tr.shape == (5, 1)  # constant rows: one zero column
 
 
 def test_tasks_on_the_same_tracks_share_their_decompositions() -> None:

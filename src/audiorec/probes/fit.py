@@ -18,10 +18,10 @@ A = U S Vᵀ, shared through a `BasisCache` by every task and every strength tha
 the same rows (the tasks of a dataset label the same tracks, so they get the same folds).
 Ridge predictions for every strength follow from it in closed form (scikit-learn's
 `solver="svd"` formula, checked against it in tests). Logistic regression is fitted on the
-rotated rows A V = U S (r = min(n, d) columns) instead of A: the L2-penalised optimum lies
-in the row space of A, and V is an isometry onto it, so the optimum and its predictions are
-the same (up to the solver's tolerance; tested against scikit-learn on the raw rows) at a
-fraction of the cost when n < d. Logistic fits are warm-started along the strengths,
+rotated rows A V = U S (r = rank(A) ≤ min(n, d) columns) instead of A: the L2-penalised
+optimum lies in the row space of A, and V is an isometry onto it, so the optimum and its
+predictions are the same (up to the solver's tolerance; tested against scikit-learn on the
+raw rows) at a fraction of the cost when r < d. Logistic fits are warm-started along the strengths,
 strongest first.
 """
 
@@ -105,7 +105,12 @@ def basis(x_tr: np.ndarray, x_te: np.ndarray) -> Basis:
     scaler = StandardScaler().fit(x_tr)
     a, b = scaler.transform(x_tr), scaler.transform(x_te)
     u, s, vt = np.linalg.svd(a, full_matrices=False)
-    return Basis(u, s, b @ vt.T)
+    # drop directions the rows do not span (numpy's matrix_rank cut-off): constant columns
+    # (dead units: 541 of MusiCNN's 753 pooled ones) and linear dependencies contribute
+    # s/(s²+α) ≈ 0 to ridge and carry no logistic weight, but would cost every fit a column
+    keep = s > s[:1].max(initial=0.0) * max(a.shape) * np.finfo(np.float64).eps
+    keep[:1] = True  # at least one (all-zero) column, so that a fit on constant rows still runs
+    return Basis(u[:, keep], s[keep], b @ vt[keep].T)
 
 
 class BasisCache:
@@ -160,7 +165,7 @@ def _logistic_path(kind: Kind, x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndar
     """Class probabilities [n_te, C] for every alpha, warm-started from the strongest.
 
     Fitted on the rotated rows `Basis.z_tr` (see the module docstring): same optimum as on
-    the standardised rows, r = min(n, d) columns instead of d."""
+    the standardised rows, r = rank columns instead of d."""
     fit = _basis(x_tr, x_te, cache)
     a, b = fit.z_tr, fit.z_te
     order = sorted((float(v) for v in alphas), reverse=True)
