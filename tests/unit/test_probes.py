@@ -114,6 +114,17 @@ def test_logistic_at_default_tolerance_stays_near_the_optimum_like_the_raw_fit()
         assert np.abs(pred - optimum).max() <= max(2 * raw_error, 1e-3)
 
 
+def test_logistic_on_rows_of_full_rank_is_the_raw_fit_itself() -> None:
+    """Where the rows span every direction nothing is rotated: the default-tolerance fit is
+    scikit-learn's on the standardised rows, to rounding."""
+    rng = np.random.default_rng(8)
+    x, x_te = rng.standard_normal((80, 6)) * [1, 2, 3, 4, 5, 6], rng.standard_normal((10, 6))
+    y = (x[:, 0] + x[:, 1] + rng.standard_normal(80) > 0).astype(np.int64) + (x[:, 2] > 2)
+    settings = ProbeSettings(alphas=(10.0,))
+    pred = predictions_path("single", x, y, np.eye(3)[y], x_te, settings.alphas, settings, BasisCache())[10.0]
+    np.testing.assert_allclose(pred, _sklearn_logistic("single", x, y, x_te, 10.0, max_iter=settings.max_iter), atol=1e-12)
+
+
 def test_basis_keeps_exactly_the_directions_the_rows_span() -> None:
     rng = np.random.default_rng(6)
     x = rng.standard_normal((30, 8))

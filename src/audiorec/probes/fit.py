@@ -21,8 +21,10 @@ Ridge predictions for every strength follow from it in closed form (scikit-learn
 rotated rows A V = U S (r = rank(A) ≤ min(n, d) columns) instead of A: the L2-penalised
 optimum lies in the row space of A, and V is an isometry onto it, so the optimum and its
 predictions are the same (up to the solver's tolerance; tested against scikit-learn on the
-raw rows) at a fraction of the cost when r < d. Logistic fits are warm-started along the strengths,
-strongest first.
+raw rows) at a fraction of the cost when r < d; where r = d it is fitted on A itself,
+exactly as before, because a rotation would save nothing and only move lbfgs's stopping
+point (its test on the largest gradient entry depends on the coordinates). Logistic fits
+are warm-started along the strengths, strongest first.
 """
 
 from __future__ import annotations
@@ -94,6 +96,9 @@ class Basis:
     u: np.ndarray  # [n_tr, r]
     s: np.ndarray  # [r]
     z_te: np.ndarray  # [n_te, r]
+    # the standardised rows themselves (training, test) where they span every direction (r = d):
+    # rotating them would save nothing and only move lbfgs's coordinate-dependent stopping point
+    full_rank: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def z_tr(self) -> np.ndarray:
@@ -110,7 +115,7 @@ def basis(x_tr: np.ndarray, x_te: np.ndarray) -> Basis:
     # s/(s²+α) ≈ 0 to ridge and carry no logistic weight, but would cost every fit a column
     keep = s > s[:1].max(initial=0.0) * max(a.shape) * np.finfo(np.float64).eps
     keep[:1] = True  # at least one (all-zero) column, so that a fit on constant rows still runs
-    return Basis(u[:, keep], s[keep], b @ vt[keep].T)
+    return Basis(u[:, keep], s[keep], b @ vt[keep].T, (a, b) if keep.all() and len(s) == a.shape[1] else None)
 
 
 class BasisCache:
@@ -164,10 +169,11 @@ def ridge_path(x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, alphas: tup
 def _logistic_path(kind: Kind, x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, n_classes: int, alphas: tuple[float, ...], settings: ProbeSettings, cache: BasisCache | None = None) -> dict[float, np.ndarray]:
     """Class probabilities [n_te, C] for every alpha, warm-started from the strongest.
 
-    Fitted on the rotated rows `Basis.z_tr` (see the module docstring): same optimum as on
-    the standardised rows, r = rank columns instead of d."""
+    Fitted on the rotated rows `Basis.z_tr` where the training rows span fewer than d
+    directions (see the module docstring): same optimum as on the standardised rows, r = rank
+    columns instead of d; on the standardised rows themselves otherwise (exactly as before)."""
     fit = _basis(x_tr, x_te, cache)
-    a, b = fit.z_tr, fit.z_te
+    a, b = fit.full_rank if fit.full_rank is not None else (fit.z_tr, fit.z_te)
     order = sorted((float(v) for v in alphas), reverse=True)
     out = {alpha: np.zeros((len(b), n_classes)) for alpha in order}
     columns = [None] if kind == "single" else list(range(n_classes))
