@@ -11,14 +11,25 @@ prediction, which the report bootstraps over.
 Models: regression is ridge. Classification is `logistic` (scikit-learn's
 `LogisticRegression`, multinomial for single-label, one per label for multi-label) or
 `ridge` (least squares on the one-hot / 0-1 targets, scikit-learn's `RidgeClassifier`
-rule; its scores rank as well as probabilities for every metric here). Ridge solutions for
-every strength come from one SVD of the training side (scikit-learn's `solver="svd"`
-formula, checked against it in tests), so the inner CV costs one decomposition per fold;
-logistic fits are warm-started along the strengths, strongest first.
+rule; its scores rank as well as probabilities for every metric here).
+
+Speed (issue 17): every fit starts from one thin SVD of the standardised training rows,
+A = U S Vᵀ, shared through a `BasisCache` by every task and every strength that trains on
+the same rows (the tasks of a dataset label the same tracks, so they get the same folds).
+Ridge predictions for every strength follow from it in closed form (scikit-learn's
+`solver="svd"` formula, checked against it in tests). Logistic regression is fitted on the
+rotated rows A V = U S (r = rank(A) ≤ min(n, d) columns) instead of A: the L2-penalised
+optimum lies in the row space of A, and V is an isometry onto it, so the optimum and its
+predictions are the same (up to the solver's tolerance; tested against scikit-learn on the
+raw rows) at a fraction of the cost when r < d; where r = d it is fitted on A itself,
+exactly as before, because a rotation would save nothing and only move lbfgs's stopping
+point (its test on the largest gradient entry depends on the coordinates). Logistic fits
+are warm-started along the strengths, strongest first.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import warnings
 from dataclasses import dataclass, field
@@ -49,6 +60,9 @@ class ProbeSettings:
     alphas: tuple[float, ...] = (1.0, 10.0, 100.0, 1000.0)
     classifier: Classifier = "logistic"
     max_iter: int = 300
+    # lbfgs's stopping tolerance (scikit-learn's default; not a config key): tests tighten it to
+    # compare the rotated fit with the raw one at the optimum itself
+    tol: float = 1e-4
 
 
 @dataclass
@@ -71,28 +85,95 @@ def truth_matrix(task: Task) -> np.ndarray:
     return np.asarray(task.y, dtype=np.float64)
 
 
-def ridge_path(x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, alphas: tuple[float, ...]) -> dict[float, np.ndarray]:
+@dataclass(frozen=True)
+class Basis:
+    """One training side's standardised thin SVD and its test rows in the same coordinates.
+
+    Training rows standardised with their own statistics are A = U S Vᵀ; `z_tr` = U S and
+    `z_te` = B V are the rows rotated onto A's row space, where every L2-penalised linear
+    fit's weights lie."""
+
+    u: np.ndarray  # [n_tr, r]
+    s: np.ndarray  # [r]
+    z_te: np.ndarray  # [n_te, r]
+    # the standardised rows themselves (training, test) where they span every direction (r = d):
+    # rotating them would save nothing and only move lbfgs's coordinate-dependent stopping point
+    full_rank: tuple[np.ndarray, np.ndarray] | None = None
+
+    @property
+    def z_tr(self) -> np.ndarray:
+        return self.u * self.s
+
+
+def basis(x_tr: np.ndarray, x_te: np.ndarray) -> Basis:
+    """Standardise on the training side (as `StandardScaler`), decompose, rotate both sides."""
+    scaler = StandardScaler().fit(x_tr)
+    a, b = scaler.transform(x_tr), scaler.transform(x_te)
+    u, s, vt = np.linalg.svd(a, full_matrices=False)
+    # drop directions the rows do not span (numpy's matrix_rank cut-off): constant columns
+    # (dead units: 541 of MusiCNN's 753 pooled ones) and linear dependencies contribute
+    # s/(s²+α) ≈ 0 to ridge and carry no logistic weight, but would cost every fit a column
+    keep = s > s[:1].max(initial=0.0) * max(a.shape) * np.finfo(np.float64).eps
+    keep[:1] = True  # at least one (all-zero) column, so that a fit on constant rows still runs
+    return Basis(u[:, keep], s[keep], b @ vt[keep].T, (a, b) if keep.all() and len(s) == a.shape[1] else None)
+
+
+class BasisCache:
+    """Bases by the content of their (training, test) rows, so that tasks and strengths on the
+    same rows decompose them once. Keyed by a digest rather than fold indices because each task
+    aligns its own copy of the vectors; clear it between vector sets to bound memory."""
+
+    def __init__(self) -> None:
+        self._bases: dict[bytes, Basis] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, x_tr: np.ndarray, x_te: np.ndarray) -> Basis:
+        digest = hashlib.blake2b(digest_size=20)
+        for part in (x_tr, x_te):
+            part = np.ascontiguousarray(part)
+            digest.update(repr((part.shape, part.dtype.str)).encode())
+            digest.update(part.data)
+        key = digest.digest()
+        found = self._bases.get(key)
+        if found is None:
+            self.misses += 1
+            found = self._bases[key] = basis(x_tr, x_te)
+        else:
+            self.hits += 1
+        return found
+
+    def clear(self) -> None:
+        self._bases.clear()
+
+
+def _basis(x_tr: np.ndarray, x_te: np.ndarray, cache: BasisCache | None) -> Basis:
+    return cache.get(x_tr, x_te) if cache is not None else basis(x_tr, x_te)
+
+
+def ridge_path(x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, alphas: tuple[float, ...], cache: BasisCache | None = None) -> dict[float, np.ndarray]:
     """Ridge predictions [n_te, C] for every alpha on standardised inputs, from one SVD.
 
     With centred X = U S Vᵀ, the ridge weights are V diag(s / (s² + α)) Uᵀ (Y − Ȳ) and the
     intercept Ȳ (scikit-learn's `Ridge(solver="svd")` on the same standardised data)."""
-    scaler = StandardScaler().fit(x_tr)
-    a, b = scaler.transform(x_tr), scaler.transform(x_te)
+    fit = _basis(x_tr, x_te, cache)
     y_mean = y_tr.mean(axis=0)
-    u, s, vt = np.linalg.svd(a, full_matrices=False)
-    uty = u.T @ (y_tr - y_mean)  # [r, C]
-    b_v = b @ vt.T  # [n_te, r]
+    uty = fit.u.T @ (y_tr - y_mean)  # [r, C]
     out = {}
     for alpha in alphas:
-        d = s / (s**2 + alpha)
-        out[float(alpha)] = b_v @ (d[:, None] * uty) + y_mean
+        d = fit.s / (fit.s**2 + alpha)
+        out[float(alpha)] = fit.z_te @ (d[:, None] * uty) + y_mean
     return out
 
 
-def _logistic_path(kind: Kind, x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, n_classes: int, alphas: tuple[float, ...], settings: ProbeSettings) -> dict[float, np.ndarray]:
-    """Class probabilities [n_te, C] for every alpha, warm-started from the strongest."""
-    scaler = StandardScaler().fit(x_tr)
-    a, b = scaler.transform(x_tr), scaler.transform(x_te)
+def _logistic_path(kind: Kind, x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, n_classes: int, alphas: tuple[float, ...], settings: ProbeSettings, cache: BasisCache | None = None) -> dict[float, np.ndarray]:
+    """Class probabilities [n_te, C] for every alpha, warm-started from the strongest.
+
+    Fitted on the rotated rows `Basis.z_tr` where the training rows span fewer than d
+    directions (see the module docstring): same optimum as on the standardised rows, r = rank
+    columns instead of d; on the standardised rows themselves otherwise (exactly as before)."""
+    fit = _basis(x_tr, x_te, cache)
+    a, b = fit.full_rank if fit.full_rank is not None else (fit.z_tr, fit.z_te)
     order = sorted((float(v) for v in alphas), reverse=True)
     out = {alpha: np.zeros((len(b), n_classes)) for alpha in order}
     columns = [None] if kind == "single" else list(range(n_classes))
@@ -106,7 +187,7 @@ def _logistic_path(kind: Kind, x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndar
                 else:
                     out[alpha][:, column] = float(present[0])
             continue
-        model = LogisticRegression(warm_start=True, max_iter=settings.max_iter, random_state=settings.seed)
+        model = LogisticRegression(warm_start=True, max_iter=settings.max_iter, tol=settings.tol, random_state=settings.seed)
         for alpha in order:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
@@ -119,11 +200,11 @@ def _logistic_path(kind: Kind, x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndar
     return out
 
 
-def predictions_path(kind: Kind, x_tr: np.ndarray, y_tr: np.ndarray, truth_tr: np.ndarray, x_te: np.ndarray, alphas: tuple[float, ...], settings: ProbeSettings) -> dict[float, np.ndarray]:
+def predictions_path(kind: Kind, x_tr: np.ndarray, y_tr: np.ndarray, truth_tr: np.ndarray, x_te: np.ndarray, alphas: tuple[float, ...], settings: ProbeSettings, cache: BasisCache | None = None) -> dict[float, np.ndarray]:
     """Predictions [n_te, C] for every strength: ridge on `truth_tr`, or logistic on `y_tr`."""
     if kind == "regression" or settings.classifier == "ridge":
-        return ridge_path(x_tr, truth_tr, x_te, alphas)
-    return _logistic_path(kind, x_tr, y_tr, x_te, truth_tr.shape[1], alphas, settings)
+        return ridge_path(x_tr, truth_tr, x_te, alphas, cache)
+    return _logistic_path(kind, x_tr, y_tr, x_te, truth_tr.shape[1], alphas, settings, cache)
 
 
 def group_splits(groups: np.ndarray, n_splits: int, seed: int, where: str) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -138,13 +219,13 @@ def group_splits(groups: np.ndarray, n_splits: int, seed: int, where: str) -> li
     return list(splitter.split(np.zeros(len(groups)), groups=groups))
 
 
-def choose_alpha(kind: Kind, x: np.ndarray, y: np.ndarray, truth: np.ndarray, groups: np.ndarray, settings: ProbeSettings, seed: int) -> float:
+def choose_alpha(kind: Kind, x: np.ndarray, y: np.ndarray, truth: np.ndarray, groups: np.ndarray, settings: ProbeSettings, seed: int, cache: BasisCache | None = None) -> float:
     """The strength with the best pooled inner-CV primary metric; the strongest on ties."""
     if len(settings.alphas) == 1:
         return float(settings.alphas[0])
     pooled = {float(a): np.zeros_like(truth) for a in settings.alphas}
     for tr, te in group_splits(groups, settings.inner_folds, seed, "inner probe folds"):
-        for alpha, pred in predictions_path(kind, x[tr], y[tr], truth[tr], x[te], settings.alphas, settings).items():
+        for alpha, pred in predictions_path(kind, x[tr], y[tr], truth[tr], x[te], settings.alphas, settings, cache).items():
             pooled[alpha][te] = pred
     best, best_score = max(pooled), -np.inf
     for alpha in sorted(pooled, reverse=True):
@@ -154,8 +235,11 @@ def choose_alpha(kind: Kind, x: np.ndarray, y: np.ndarray, truth: np.ndarray, gr
     return best
 
 
-def run_probe(x: np.ndarray, task: Task, groups: np.ndarray, settings: ProbeSettings = ProbeSettings()) -> ProbeResult:
-    """Out-of-fold predictions of `task` from vectors `x` (rows in `task.track_ids` order)."""
+def run_probe(x: np.ndarray, task: Task, groups: np.ndarray, settings: ProbeSettings = ProbeSettings(), cache: BasisCache | None = None) -> ProbeResult:
+    """Out-of-fold predictions of `task` from vectors `x` (rows in `task.track_ids` order).
+
+    Pass one `cache` to every task probed on the same vectors: tasks on the same tracks share
+    their folds, hence their decompositions."""
     x = np.asarray(x, dtype=np.float64)
     if len(x) != len(task.track_ids) or len(groups) != len(x):
         raise ValueError(f"task {task.name}: {len(x)} vectors, {len(task.track_ids)} labels, {len(groups)} groups")
@@ -163,8 +247,8 @@ def run_probe(x: np.ndarray, task: Task, groups: np.ndarray, settings: ProbeSett
     y = task.y
     result = ProbeResult(task, np.full(len(x), -1, dtype=np.int64), np.zeros_like(truth))
     for f, (tr, te) in enumerate(group_splits(groups, settings.folds, settings.seed, f"task {task.name}")):
-        alpha = choose_alpha(task.kind, x[tr], y[tr], truth[tr], groups[tr], settings, settings.seed + 1 + f)
-        result.pred[te] = predictions_path(task.kind, x[tr], y[tr], truth[tr], x[te], (alpha,), settings)[alpha]
+        alpha = choose_alpha(task.kind, x[tr], y[tr], truth[tr], groups[tr], settings, settings.seed + 1 + f, cache)
+        result.pred[te] = predictions_path(task.kind, x[tr], y[tr], truth[tr], x[te], (alpha,), settings, cache)[alpha]
         result.fold[te] = f
         result.alphas.append(alpha)
         result.fold_scores.append(scores(task.kind, truth[te], result.pred[te]))

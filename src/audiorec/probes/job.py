@@ -28,7 +28,7 @@ import polars as pl
 
 from ..extraction.store import read_attrs, read_embeddings, read_layer_info, read_layers
 from ..io import write_csv, write_parquet, write_text
-from .fit import ProbeSettings, run_probe, truth_matrix
+from .fit import BasisCache, ProbeSettings, run_probe, truth_matrix
 from .labels import LabelSettings, Task, load_tasks, track_groups
 from .metrics import METRICS, scores
 
@@ -129,10 +129,11 @@ def run_probe_job(job: ProbeJob, labels: LabelSettings, settings: ProbeSettings,
     timings: dict[str, float] = {}
     for vectors in _chain(first, sets):
         t0 = time.perf_counter()
+        cache = BasisCache()  # tasks on the same tracks share folds, hence decompositions
         for task in tasks:
             sub, x = _align(vectors, task)
             groups = np.asarray([group_of.get(t, f"track:{t}") for t in sub.track_ids], dtype=object)
-            result = run_probe(x, sub, groups, settings)
+            result = run_probe(x, sub, groups, settings, cache)
             pooled = scores(sub.kind, truth_matrix(sub), result.pred)
             for metric in METRICS[sub.kind]:
                 per_fold = np.asarray([fs[metric] for fs in result.fold_scores], dtype=np.float64)
@@ -153,7 +154,9 @@ def run_probe_job(job: ProbeJob, labels: LabelSettings, settings: ProbeSettings,
             }, schema={"layer": pl.String, "task": pl.String, "track_id": pl.String, "fold": pl.Int64,
                        "truth": pl.List(pl.Float32), "pred": pl.List(pl.Float32)}))
         timings[vectors.name] = round(time.perf_counter() - t0, 3)
-        log.info("layer %s: %d task(s) probed in %.1f s", vectors.name, len(tasks), timings[vectors.name])
+        log.info("layer %s: %d task(s) probed in %.1f s (%d decompositions, %d reused)", vectors.name, len(tasks),
+                 timings[vectors.name], cache.misses, cache.hits)
+        cache.clear()
     write_csv(pl.DataFrame(score_rows), job.scores)
     write_parquet(pl.concat(pred_frames), job.predictions)
     info = {
