@@ -35,7 +35,9 @@ rule train:
         "logs/{dataset}/train/{model}/{backend}/seed{seed}.log",
     benchmark:
         "results/{dataset}/benchmarks/train/{model}/{backend}/seed{seed}.tsv"
-    threads: workflow.cores
+    # half the cores: two trainings run side by side (a small model uses ~1.5 of 2 threads, so
+    # on a 2-core machine two 1-thread jobs get more done); a profile's set-threads overrides it
+    threads: max(1, workflow.cores // 2)
     resources:
         # The GPU is requested by profiles/slurm (set-resources: train: gres), whose values
         # also replace these on a cluster.
