@@ -48,7 +48,9 @@ rule embed_shard:
         "logs/{dataset}/embed/{backend}/shard{shard}-of-{nshards}.log",
     benchmark:
         "results/{dataset}/benchmarks/embed/{backend}/shard{shard}-of-{nshards}.tsv"
-    threads: workflow.cores
+    # half the cores, as training: a CPU extraction (one model thread, one decode worker on 2
+    # cores) uses ~0.8 of them, so the other half trains on the backends that are ready
+    threads: max(1, workflow.cores // 2)
     conda:
         backend_env  # envs/jukebox.yaml for jukebox, else envs/extract.yaml
     script:

@@ -278,14 +278,14 @@ def node_limits() -> tuple[int, int]:
 
 def fit_profile(profile: Path, dest: Path, cpus: int, mem_mb: int) -> Path:
     """profiles/slurm scaled down to a test node: every thread count and the `cores` cap
-    limited to `cpus` (the training rules' to half of it, as a local run gives them), every memory request to `mem_mb`; everything else (GPU requests,
+    limited to `cpus` (training and extraction to half of it, as a local run gives them), every memory request to `mem_mb`; everything else (GPU requests,
     runtimes, retries, groups) exactly as the profile says."""
     settings = yaml.safe_load((profile / "config.yaml").read_text())
     settings["cores"] = min(int(settings.get("cores", cpus)), cpus)
     settings["set-threads"] = {rule: min(int(n), cpus) for rule, n in settings.get("set-threads", {}).items()}
-    # the training rules take half the cores locally (rules/train.smk): the same threads here,
-    # so that both runs compute the same bits
-    for rule in ("train", "train_baseline"):
+    # the training and extraction rules take half the cores locally (rules/train.smk,
+    # rules/embed.smk): the same threads here, so that both runs compute the same bits
+    for rule in ("train", "train_baseline", "embed_shard", "embed_shard_gpu"):
         if rule in settings["set-threads"]:
             settings["set-threads"][rule] = min(settings["set-threads"][rule], max(1, cpus // 2))
 
