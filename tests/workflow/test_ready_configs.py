@@ -78,3 +78,20 @@ def test_errata_config_merges_into_the_default_and_plans_its_pairs(tmp_path):
             rule = "train_baseline" if run["model"] in ("pop", "knn") else "train"
             assert f"{rule}[dataset={run['dataset']},model={run['model']},backend={run['backend']},seed=0]" in keys
     assert not [k for k in keys if "dataset=synthetic-history,model=bert4rec" in k]
+
+
+def test_onion_2026_config_plans_both_protocols_probes_and_the_sweep(tmp_path):
+    _stand_in_onion(tmp_path)
+    (tmp_path / "resources" / "datasets" / "onion" / "id_genres.tsv").write_text("id\tgenres\n")
+    path = ROOT / "configs" / "onion_2026.yaml"
+    config = yaml.safe_load(path.read_text())
+    keys = plan_keys(plan(tmp_path, None, "--configfile", str(path), "--replace-workflow-config"))
+    assert not [k for k in keys if "dataset=synthetic" in k]
+    for backend in config["backends"]:
+        assert f"embed[dataset=onion,backend={backend}]" in keys, backend
+        assert f"probe[dataset=onion,backend={backend}]" in keys, backend
+    for model in config["models"]:
+        for dataset in ("onion", "onion-cold"):
+            assert any(f"dataset={dataset},model={model}," in k for k in keys), (dataset, model)
+    assert any(k.startswith("probe_report[") for k in keys)
+    assert any(k.startswith("layer_sweep") for k in keys)
