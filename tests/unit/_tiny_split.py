@@ -10,8 +10,22 @@ import pytest
 import torch
 
 from audiorec.models.data import SplitData, split_from_frames
+from audiorec.models.run import RunPaths
 
 T0 = datetime(2019, 6, 1)
+
+
+def run_paths(split_dir, run_dir, embeddings=None, **optional) -> RunPaths:
+    """RunPaths of one run reading the split parts {train,val,test}.parquet of `split_dir` and
+    writing its outputs into `run_dir` (the names the train rule gives them); `optional`: the
+    other fields (known, catalogue, extra), as given."""
+    return RunPaths(
+        train=str(split_dir / "train.parquet"), val=str(split_dir / "val.parquet"), test=str(split_dir / "test.parquet"),
+        embeddings=None if embeddings is None else str(embeddings),
+        recs_val=str(run_dir / "recs_val.parquet"), recs_test=str(run_dir / "recs_test.parquet"),
+        history=str(run_dir / "history.csv"), weights=str(run_dir / "model.pt"), info=str(run_dir / "run.json"),
+        **optional,
+    )  # fmt: skip
 
 
 def part(rows: Iterable[tuple]) -> pl.DataFrame:

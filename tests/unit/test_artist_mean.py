@@ -7,9 +7,13 @@ import json
 import numpy as np
 import polars as pl
 import pytest
-from _tiny_split import one_thread, part, split  # noqa: F401 (autouse fixture)
+from _tiny_split import one_thread, part, run_paths, split  # noqa: F401 (autouse fixture)
 
-from audiorec.evaluation.artists import per_user_artist_metrics, read_artists, target_groups
+from audiorec.evaluation.artists import (
+    per_user_artist_metrics,
+    read_artists,
+    target_groups,
+)
 from audiorec.models.artist_mean import artist_mean_vectors
 from audiorec.models.item_vectors import ItemVectors
 from audiorec.models.run import RunPaths, train_run
@@ -51,12 +55,7 @@ def test_the_training_job_ranks_the_users_artist_first(tmp_path):
     info_file.write_text("id\tartist\tsong\talbum_name\n" + "".join(f"{t}\t{a}\ts\tal\n" for t, a in ARTISTS.rows()))
     out = tmp_path / "run"
     out.mkdir()
-    paths = RunPaths(
-        train=str(tmp_path / "train.parquet"), val=str(tmp_path / "val.parquet"), test=str(tmp_path / "test.parquet"),
-        embeddings=None, recs_val=str(out / "recs_val.parquet"), recs_test=str(out / "recs_test.parquet"),
-        history=str(out / "history.csv"), weights=str(out / "model.pt"), info=str(out / "run.json"),
-        known=None, extra={"artists": str(info_file)},
-    )  # fmt: skip
+    paths = run_paths(tmp_path, out, extra={"artists": str(info_file)})
     train_run({"type": "artist_mean", "random_dim": 64}, "random", 0, 3, paths)
     recs = pl.read_parquet(out / "recs_val.parquet").filter(pl.col("rank") == 1)
     top = dict(recs.select("user_id", "track_id").rows())

@@ -9,13 +9,13 @@ import numpy as np
 import polars as pl
 import pytest
 import torch
-from _tiny_split import one_thread, part  # noqa: F401 (autouse fixture)
+from _tiny_split import one_thread, part, run_paths  # noqa: F401 (autouse fixture)
 
 from audiorec.evaluation.metrics import per_user_metrics
 from audiorec.evaluation.ranking import Seen, top_k
 from audiorec.extraction.store import write_embeddings
 from audiorec.models.data import load_split, split_from_frames
-from audiorec.models.run import RunPaths, train_run
+from audiorec.models.run import train_run
 
 # --- ranking over a candidate pool ---
 
@@ -137,13 +137,8 @@ SPECS = {
 
 
 def run(root, out, model, backend):
-    paths = RunPaths(
-        train=str(root / "train.parquet"), val=str(root / "val.parquet"), test=str(root / "test.parquet"),
-        embeddings=None if backend in ("none", "random") else str(root / "emb.h5"),
-        recs_val=str(out / "recs_val.parquet"), recs_test=str(out / "recs_test.parquet"),
-        history=str(out / "history.csv"), weights=str(out / "model.pt"), info=str(out / "run.json"),
-        catalogue=str(root / "catalogue.parquet"),
-    )
+    embeddings = None if backend in ("none", "random") else root / "emb.h5"
+    paths = run_paths(root, out, embeddings, catalogue=str(root / "catalogue.parquet"))
     train_run(dict(SPECS[model]), backend, 0, K, paths)
     truth = pl.concat([pl.read_parquet(root / "val.parquet"), pl.read_parquet(root / "test.parquet")])
     recs = pl.concat([pl.read_parquet(out / "recs_val.parquet"), pl.read_parquet(out / "recs_test.parquet")])

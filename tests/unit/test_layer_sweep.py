@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from _tiny_split import one_thread, part  # noqa: F401 (autouse fixture)
+from _tiny_split import one_thread, part, run_paths  # noqa: F401 (autouse fixture)
 
 from audiorec.analysis.layer_sweep import (
     MEAN_LAYER,
@@ -32,7 +32,7 @@ from audiorec.backends import registry
 from audiorec.backends.declarations import read_declarations
 from audiorec.evaluation.metrics import per_user_metrics
 from audiorec.extraction.store import LayerInfo, write_embeddings
-from audiorec.models.run import RunPaths, train_run
+from audiorec.models.run import train_run
 from audiorec.report.aggregate import Catalogue
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -139,11 +139,7 @@ def sweep_paths(root: Path, out: Path, cache: str | Path) -> SweepPaths:
 def run_metrics(root: Path, out: Path, spec: dict, embeddings: Path) -> pl.DataFrame:
     """A normal training job on `embeddings`, then the evaluate rule's metrics, val and test."""
     out.mkdir(parents=True, exist_ok=True)
-    paths = RunPaths(
-        train=str(root / "train.parquet"), val=str(root / "val.parquet"), test=str(root / "test.parquet"),
-        embeddings=str(embeddings), recs_val=str(out / "recs_val.parquet"), recs_test=str(out / "recs_test.parquet"),
-        history=str(out / "history.csv"), weights=str(out / "model.pt"), info=str(out / "run.json"),
-    )
+    paths = run_paths(root, out, embeddings)
     train_run(dict(spec), "emb", 0, K, paths)
     frames = []
     for name in ("val", "test"):

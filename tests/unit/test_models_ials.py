@@ -9,13 +9,13 @@ import numpy as np
 import polars as pl
 import pytest
 import torch
-from _tiny_split import one_thread, part, split  # noqa: F401 (autouse fixture)
+from _tiny_split import one_thread, part, run_paths, split  # noqa: F401 (autouse fixture)
 from scipy import sparse
 from threadpoolctl import threadpool_limits
 
 from audiorec.models.ials import IALS, IALSSettings
 from audiorec.models.registry import declaration
-from audiorec.models.run import RunPaths, train_run
+from audiorec.models.run import train_run
 
 implicit_als = pytest.importorskip("implicit.cpu.als")
 
@@ -152,12 +152,7 @@ def test_a_cold_split_gets_every_cold_track_tied_at_zero(tmp_path):
     catalogue.write_parquet(tmp_path / "catalogue.parquet")
     out = tmp_path / "run"
     out.mkdir()
-    paths = RunPaths(
-        train=str(tmp_path / "train.parquet"), val=str(tmp_path / "val.parquet"), test=str(tmp_path / "test.parquet"),
-        embeddings=None, recs_val=str(out / "recs_val.parquet"), recs_test=str(out / "recs_test.parquet"),
-        history=str(out / "history.csv"), weights=str(out / "model.pt"), info=str(out / "run.json"),
-        catalogue=str(tmp_path / "catalogue.parquet"),
-    )
+    paths = run_paths(tmp_path, out, catalogue=str(tmp_path / "catalogue.parquet"))
     train_run({"type": "ials", "factors": 8, "iterations": 3, "device": "cpu"}, "none", 0, K, paths)
     recs = pl.concat([pl.read_parquet(out / f"recs_{p}.parquet") for p in ("val", "test")])
     assert set(recs["track_id"]) <= set(cold)

@@ -97,7 +97,7 @@ def test_a_model_type_in_a_temporary_folder_runs(tmp_path):
     assert decl.extra_inputs and not decl.gpu
     split = tmp_path / "split"
     split.mkdir()
-    from _tiny_split import part
+    from _tiny_split import part, run_paths
 
     rows = [(f"u{u}", f"t{i}", i) for u in range(6) for i in range(u + 1)]  # t0 heard by all, t5 by one
     part(rows).write_parquet(split / "train.parquet")
@@ -107,11 +107,7 @@ def test_a_model_type_in_a_temporary_folder_runs(tmp_path):
     def paths(run: str, **extra: str) -> RunPaths:
         out = tmp_path / run
         out.mkdir()
-        return RunPaths(
-            train=str(split / "train.parquet"), val=str(split / "val.parquet"), test=str(split / "test.parquet"),
-            embeddings=None, recs_val=str(out / "recs_val.parquet"), recs_test=str(out / "recs_test.parquet"),
-            history=str(out / "history.csv"), weights=str(out / "model.pt"), info=str(out / "run.json"), extra=extra,
-        )
+        return run_paths(split, out, extra=extra)
 
     train_run({"type": "pop"}, "none", 0, 3, paths("pop"))
     info = train_run(

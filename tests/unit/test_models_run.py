@@ -8,10 +8,10 @@ import numpy as np
 import polars as pl
 import pytest
 import torch
-from _tiny_split import one_thread, part  # noqa: F401 (autouse fixture)
+from _tiny_split import one_thread, part, run_paths  # noqa: F401 (autouse fixture)
 
 from audiorec.extraction.store import write_embeddings
-from audiorec.models.run import RunPaths, train_run
+from audiorec.models.run import train_run
 
 SPECS = {
     "pop": {"type": "pop"},
@@ -41,12 +41,7 @@ def split_files(tmp_path_factory):
 
 
 def run(root, out, model, backend, seed=0):
-    paths = RunPaths(
-        train=str(root / "train.parquet"), val=str(root / "val.parquet"), test=str(root / "test.parquet"),
-        embeddings=None if backend in ("none", "random") else str(root / "emb.h5"),
-        recs_val=str(out / "recs_val.parquet"), recs_test=str(out / "recs_test.parquet"),
-        history=str(out / "history.csv"), weights=str(out / "model.pt"), info=str(out / "run.json"),
-    )
+    paths = run_paths(root, out, None if backend in ("none", "random") else root / "emb.h5")
     return train_run(dict(SPECS[model]), backend, seed, 5, paths)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 import torch
-from _tiny_split import one_thread, part  # noqa: F401 (autouse fixture)
+from _tiny_split import one_thread, part, run_paths  # noqa: F401 (autouse fixture)
 from test_split import history_log, write_log
 
 from audiorec.data.split import SplitSettings, split_log, write_split
@@ -29,12 +29,7 @@ LONELY = "u39"  # listened to failed tracks only: a model has no input for this 
 
 
 def _paths(root, out, embeddings, known=True) -> RunPaths:
-    return RunPaths(
-        train=str(root / "train.parquet"), val=str(root / "val.parquet"), test=str(root / "test.parquet"),
-        embeddings=embeddings, known=str(root / "known.parquet") if known else None,
-        recs_val=str(out / "recs_val.parquet"), recs_test=str(out / "recs_test.parquet"),
-        history=str(out / "history.csv"), weights=str(out / "model.pt"), info=str(out / "run.json"),
-    )
+    return run_paths(root, out, embeddings, known=str(root / "known.parquet") if known else None)
 
 
 @pytest.fixture(scope="module")
