@@ -27,7 +27,13 @@ import polars as pl  # noqa: E402
 from audiorec.evaluation.metric_names import METRICS  # noqa: E402
 from audiorec.io import atomic_path, write_csv, write_text  # noqa: E402
 from audiorec.report.aggregate import ReportSettings  # noqa: E402
-from audiorec.report.errata import LABELS, ErratumPair, RunRef, compare_errata, load_runs  # noqa: E402
+from audiorec.report.errata import (  # noqa: E402
+    LABELS,
+    ErratumPair,
+    RunRef,
+    compare_errata,
+    load_runs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -112,9 +118,11 @@ def tuning_markdown(studies: pl.DataFrame, means: pl.DataFrame, tests: pl.DataFr
         return "\n".join(lines + ["_No study._"]) + "\n"
     metric, k = studies["metric"][0], studies["k"][0]
     lines += [
-        f"Every backend of a model got the same budget of complete trials. Validation {LABELS.get(metric, metric)}@{k}: "
-        "the configured settings (the first trial; – where they lie outside the space) and the best trial "
-        "(optimistic: the best of the budget). Test: the tuned runs below.",
+        (
+            f"Every backend of a model got the same budget of complete trials. Validation {LABELS.get(metric, metric)}@{k}: "
+            "the configured settings (the first trial; – where they lie outside the space) and the best trial "
+            "(optimistic: the best of the budget). Test: the tuned runs below."
+        ),
         "",
         "| Model | Backend | complete / budget | pruned | failed | val default | val tuned | best settings |",
         "|---|---|---|---|---|---|---|---|",
@@ -131,9 +139,11 @@ def tuning_markdown(studies: pl.DataFrame, means: pl.DataFrame, tests: pl.DataFr
             "",
             "## Table 3 with tuned runs (test)",
             "",
-            f"Mean over test users at K={k} of each tuned run; where an untuned twin is configured, in brackets its "
-            f"mean and ▲/▼ where tuned − default is significant (`{settings.test}`, Holm over the tuned runs, "
-            f"α = {settings.alpha}). Intervals and both tests: tuning.csv.",
+            (
+                f"Mean over test users at K={k} of each tuned run; where an untuned twin is configured, in brackets its "
+                f"mean and ▲/▼ where tuned − default is significant (`{settings.test}`, Holm over the tuned runs, "
+                f"α = {settings.alpha}). Intervals and both tests: tuning.csv."
+            ),
             "",
             "| Model | Backend | " + " | ".join(f"{LABELS.get(m, m)}@{k}" for m in METRICS) + " |",
             "|---|---|" + "---|" * len(METRICS),
@@ -196,7 +206,7 @@ def build_tuning_report(
     means, tests = tuned_vs_default(studies, pairs, metric_files, settings)
     table = studies
     if not tests.is_empty():
-        wanted = tests.filter((pl.col("test") == settings.test)).with_columns(
+        wanted = tests.filter(pl.col("test") == settings.test).with_columns(
             pl.col("study").str.split("/").list.get(0).alias("model"), pl.col("study").str.split("/").list.get(1).alias("backend")
         )
         wanted = wanted.join(studies.select("model", "backend", "metric"), on=["model", "backend", "metric"], how="semi")
