@@ -6,6 +6,8 @@ import logging
 import os
 from typing import Any
 
+import optuna
+
 from .objective import TrialRunner, TuningInputs
 from .space import parse_space
 from .study import default_in_space, run_study, write_outputs
@@ -32,6 +34,9 @@ def tune(
 ) -> dict[str, Any]:
     """Run or resume the study until `budget` complete trials; write best.json and trials.csv.
     `space` was checked against the model's settings by the workflow (rules/tuning_config.smk)."""
+    # Optuna's messages (one line per finished trial) into the job's log, not the terminal
+    optuna.logging.disable_default_handler()
+    optuna.logging.enable_propagation()
     params = parse_space("tuning.models", space)
     runner = TrialRunner(spec, backend, seed, k, metric, params, inputs, model_dirs)
     study = run_study(
