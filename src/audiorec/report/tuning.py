@@ -142,7 +142,7 @@ def tuning_markdown(studies: pl.DataFrame, means: pl.DataFrame, tests: pl.DataFr
             (
                 f"Mean over test users at K={k} of each tuned run; where an untuned twin is configured, in brackets its "
                 f"mean and ▲/▼ where tuned − default is significant (`{settings.test}`, Holm over the tuned runs, "
-                f"α = {settings.alpha}). Intervals and both tests: tuning.csv."
+                f"α = {settings.alpha}). The tuning metric's interval and p-values: tuning.csv."
             ),
             "",
             "| Model | Backend | " + " | ".join(f"{LABELS.get(m, m)}@{k}" for m in METRICS) + " |",
