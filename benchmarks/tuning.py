@@ -12,7 +12,7 @@ configs/tuning.yaml's. Each model runs in its own process.
 
 Per study: wall time, complete / pruned / failed trials, mean seconds and epochs per complete
 trial, seconds per epoch. A 20-trial study is extrapolated as 20 x the mean complete trial (an
-upper bound: trials pruned later in a longer study cost less). The paper-size estimate (RESULTS.md)
+upper bound: the pruner only acts after 5 complete trials, and a pruned trial costs less). The paper-size estimate (RESULTS.md)
 multiplies the per-epoch times measured at paper size in "Recommenders (issue 6)" by epochs per
 trial and trials.
 """
@@ -39,12 +39,20 @@ def study(model: str, budget: int, threads: int) -> dict:
     import torch
 
     from audiorec.extraction.store import write_embeddings
+    from audiorec.models.registry import declaration
     from audiorec.tuning.job import tune
     from audiorec.tuning.objective import TuningInputs
+    from audiorec.tuning.space import model_settings
     from interactions import cached_split
 
     torch.set_num_threads(threads)
     spec = {"type": model, **yaml.safe_load((ROOT / "config.yaml").read_text())["models"][model]}
+    # the schema's defaults, as the workflow fills them (so the first trial runs them)
+    decl = declaration(model)
+    schema = yaml.safe_load((ROOT / "schemas" / "config.schema.yaml").read_text())
+    for name, props in model_settings(decl.settings, list(decl.uses), schema).items():
+        if "default" in props:
+            spec.setdefault(name, props["default"])
     tuning = yaml.safe_load((ROOT / "configs" / "tuning.yaml").read_text())["tuning"]
     space = tuning["models"][f"{model}_tuned"]
     split = cached_split("default", cache_dir=str(HERE / "out" / "data"))
@@ -62,6 +70,7 @@ def study(model: str, budget: int, threads: int) -> dict:
         wall = time.perf_counter() - started
         trials = pl.read_csv(root / "trials.csv")
     complete = trials.filter(pl.col("state") == "COMPLETE")
+    finished = trials.filter(pl.col("state").is_in(["COMPLETE", "PRUNED"]))
     per_trial = float(complete["seconds"].mean())
     epochs = float(complete["epochs_run"].mean())
     return {
@@ -69,6 +78,7 @@ def study(model: str, budget: int, threads: int) -> dict:
         "budget": budget,
         "threads": threads,
         "wall_seconds": wall,
+        "n_finished": best["n_finished"],
         "n_complete": best["n_complete"],
         "n_pruned": best["n_pruned"],
         "n_failed": best["n_failed"],
@@ -77,6 +87,7 @@ def study(model: str, budget: int, threads: int) -> dict:
         "max_epochs": spec["epochs"],
         "seconds_per_epoch": per_trial / epochs,
         "pruned_seconds": float(trials.filter(pl.col("state") == "PRUNED")["seconds"].sum() or 0.0),
+        "seconds_per_finished_trial": float(finished["seconds"].mean()),
         "study_20_trials_seconds_est": 20 * per_trial,
         "val_default": best["default_value"],
         "val_best": best["value"],

@@ -21,7 +21,7 @@ def write_best(root: Path, model: str, backend: str, value: float, default: floa
     path = root / "results" / "d" / "tuning" / model / backend / "best.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     best = {"settings": settings, "value": value, "trial": 2, "metric": "ndcg", "k": 10, "budget": 3,
-            "n_complete": 3, "n_pruned": 1, "n_failed": 0, "default_value": default,
+            "n_finished": 3, "n_complete": 2, "n_pruned": 1, "n_failed": 0, "default_value": default,
             "default_settings": None if default is None else {"lr": 0.001}}  # fmt: skip
     path.write_text(json.dumps(best))
     trials = pl.DataFrame(
@@ -43,7 +43,9 @@ def test_study_of_and_best_so_far():
     with pytest.raises(ValueError, match="not under results/"):
         study_of("results/d/runs/shallow/mfcc/best.json")
     trials = pl.DataFrame({"trial": [3, 0, 1, 2], "state": ["COMPLETE", "COMPLETE", "PRUNED", "COMPLETE"], "value": [0.2, 0.1, None, 0.3]})
-    assert best_so_far(trials) == [0.1, 0.3, 0.3]  # in trial order, the pruned one skipped
+    assert best_so_far(trials) == [0.1, 0.1, 0.3, 0.3]  # in trial order; a pruned one changes nothing
+    failed = pl.DataFrame({"trial": [0, 1, 2], "state": ["COMPLETE", "FAIL", "COMPLETE"], "value": [0.2, None, 0.1]})
+    assert best_so_far(failed) == [0.2, 0.2]  # failed trials are not counted
 
 
 def test_studies_table_reads_each_best_json(tmp_path):
@@ -51,7 +53,7 @@ def test_studies_table_reads_each_best_json(tmp_path):
     table = studies_table(files)
     assert table["backend"].to_list() == ["mfcc", "random"]
     assert table["val_gain"].to_list()[0] == pytest.approx(0.05) and table["val_gain"][1] is None
-    assert table["n_complete"].to_list() == [3, 3] and json.loads(table["settings"][0]) == {"lr": 0.01}
+    assert table["n_finished"].to_list() == [3, 3] and table["n_complete"].to_list() == [2, 2] and json.loads(table["settings"][0]) == {"lr": 0.01}
 
 
 def test_report_pairs_tuned_with_its_untuned_twin(tmp_path):

@@ -56,7 +56,7 @@ def test_tuning_reads_train_and_val_only(split_files, tmp_path, monkeypatch):
 
 def test_default_trial_measures_what_the_train_job_measures(split_files, tmp_path):
     result = run_tune(split_files, tmp_path / "tune")
-    assert result["n_complete"] == 3 and result["budget"] == 3
+    assert result["n_finished"] == result["n_complete"] == result["budget"] == 3  # no pruning before 5 complete
     assert result["default_settings"] == {"lr": 1e-2, "n_negatives": 3}
     # the train job with the configured settings: its best val ndcg is the default trial's value
     info = train_run(dict(SHALLOW), "emb", 0, 5, run_paths(split_files, tmp_path, split_files / "emb.h5"))

@@ -57,7 +57,7 @@ def test_seed_names_the_study_and_is_stable():
     assert study_seed("d", "shallow", "mfcc", 0) == expected
 
 
-def test_pruned_and_failed_trials_do_not_count(tmp_path):
+def test_pruned_trials_count_failed_ones_are_replaced(tmp_path):
     calls = []
 
     def flaky(trial):
@@ -70,11 +70,31 @@ def test_pruned_and_failed_trials_do_not_count(tmp_path):
 
     study = run_study(flaky, tmp_path / "j.log", "s", budget=3, seed=0)
     states = [t.state for t in study.trials]
-    assert states == [TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED, TrialState.COMPLETE, TrialState.COMPLETE]
+    assert states == [TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED, TrialState.COMPLETE]
     assert summary(study, 3, "ndcg", 50) | {"settings": None, "value": None, "trial": None} == {
         "settings": None, "value": None, "trial": None, "metric": "ndcg", "k": 50, "budget": 3,
-        "n_complete": 3, "n_pruned": 1, "n_failed": 1, "default_value": None, "default_settings": None,
+        "n_finished": 3, "n_complete": 2, "n_pruned": 1, "n_failed": 1, "default_value": None, "default_settings": None,
     }  # fmt: skip
+
+
+def test_median_pruning_after_the_warmup_epochs(tmp_path):
+    """Trials report a curve; after 5 complete trials one below their median is pruned, but
+    not during the warm-up epochs."""
+    pruned_at = {}
+
+    def curve(trial):
+        x = SPACE[0].suggest(trial)
+        level = 1.0 if trial.number < 5 else 0.1  # the 6th trial is far below the others
+        for epoch in range(1, 6):
+            trial.report(level * epoch, epoch)
+            if trial.should_prune():
+                pruned_at[trial.number] = epoch
+                raise optuna.TrialPruned()
+        return level * 5 + x * 0
+
+    study = run_study(curve, tmp_path / "j.log", "s", budget=6, seed=0, warmup_epochs=3)
+    assert [t.state for t in study.trials][-1] == TrialState.PRUNED and len(study.trials) == 6
+    assert pruned_at == {5: 4}  # the first epoch after the 3 warm-up epochs
 
 
 def test_a_space_where_everything_fails_stops_with_an_error(tmp_path):
@@ -149,7 +169,7 @@ def test_a_killed_job_resumes_and_ends_with_exactly_the_budget(tmp_path):
     before, _ = open_study(journal, "s")
     assert [t.state for t in before.trials] == [TrialState.COMPLETE, TrialState.COMPLETE, TrialState.RUNNING]
     study = run_study(objective, journal, "s", budget=5, seed=1)
-    assert [t.state for t in study.trials].count(TrialState.COMPLETE) == 5
+    assert [t.state for t in study.trials].count(TrialState.COMPLETE) == 5  # the budget, as no trial was pruned
     assert study.trials[2].state == TrialState.FAIL
     assert [t.params for t in study.trials[:2]] == [t.params for t in before.trials[:2]]
     assert trials_frame(study).height == 6

@@ -103,8 +103,8 @@ def test_tuning_end_to_end(tmp_path: Path) -> None:
         study = results / "tuning" / "shallow_tuned" / backend
         best = bests[backend] = json.loads((study / "best.json").read_text())
         trials = pl.read_csv(study / "trials.csv")
-        # the same budget for every backend, counted in complete trials
-        assert best["budget"] == best["n_complete"] == trials.filter(pl.col("state") == "COMPLETE").height == 3
+        # the same budget for every backend, counted in finished (complete or pruned) trials
+        assert best["budget"] == best["n_finished"] == trials.filter(pl.col("state").is_in(["COMPLETE", "PRUNED"])).height == 3
         assert trials["default"][0] and best["default_settings"] == {"lr": 0.001, "n_negatives": 3}
         assert (study / "journal.log").exists()
         run = json.loads((results / "runs" / "shallow_tuned" / backend / "seed0" / "run.json").read_text())
@@ -112,7 +112,7 @@ def test_tuning_end_to_end(tmp_path: Path) -> None:
         untuned = json.loads((results / "runs" / "shallow" / backend / "seed0" / "run.json").read_text())
         assert "tuned_settings" not in untuned
     table = pl.read_csv(results / "report" / "tuning.csv")
-    assert sorted(table["backend"]) == sorted(BACKENDS) and set(table["n_complete"]) == {3}
+    assert sorted(table["backend"]) == sorted(BACKENDS) and set(table["n_finished"]) == {3}
     assert set(table["default_run"]) == {f"tiny/shallow/{b}" for b in BACKENDS}
     for row in table.iter_rows(named=True):
         tuned = pl.read_parquet(results / "runs" / "shallow_tuned" / row["backend"] / "seed0" / "metrics_test.parquet")

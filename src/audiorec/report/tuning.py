@@ -1,7 +1,7 @@
 """The report's Tuning section (docs/models.md, "Tuning"): what each study found and what it is worth.
 
-Per study (dataset x tuned model x backend): the best settings, the trials it took (complete,
-pruned, failed; the complete ones equal the budget for every backend, which the table shows),
+Per study (dataset x tuned model x backend): the best settings, the trials it took (finished =
+complete + pruned, equal to the budget for every backend, as the table shows; failed),
 and the tuning metric on validation of the configured settings (the study's first trial) and of
 the best trial. On test: the tuned runs' metrics (Table 3 layout), and where the config has an
 untuned twin of a tuned model (same type and settings, not tuned) the paired per-user test of
@@ -63,6 +63,7 @@ def studies_table(best_files: list[PathLike]) -> pl.DataFrame:
                 "metric": best["metric"],
                 "k": best["k"],
                 "budget": best["budget"],
+                "n_finished": best["n_finished"],
                 "n_complete": best["n_complete"],
                 "n_pruned": best["n_pruned"],
                 "n_failed": best["n_failed"],
@@ -77,10 +78,12 @@ def studies_table(best_files: list[PathLike]) -> pl.DataFrame:
     return pl.DataFrame(rows, infer_schema_length=None)
 
 
-def best_so_far(trials: pl.DataFrame) -> list[float]:
-    """The best value after each complete trial (pruned and failed ones do not count)."""
-    values = trials.filter(pl.col("state") == "COMPLETE").sort("trial")["value"]
-    return values.cum_max().to_list()
+def best_so_far(trials: pl.DataFrame) -> list[float | None]:
+    """The best complete trial's value after each finished trial (complete or pruned: the ones
+    the budget counts; failed ones are left out)."""
+    finished = trials.filter(pl.col("state").is_in(["COMPLETE", "PRUNED"])).sort("trial")
+    values = finished.select(pl.when(pl.col("state") == "COMPLETE").then(pl.col("value")).cum_max().forward_fill())
+    return values.to_series().to_list()
 
 
 def tuned_vs_default(
@@ -119,18 +122,18 @@ def tuning_markdown(studies: pl.DataFrame, means: pl.DataFrame, tests: pl.DataFr
     metric, k = studies["metric"][0], studies["k"][0]
     lines += [
         (
-            f"Every backend of a model got the same budget of complete trials. Validation {LABELS.get(metric, metric)}@{k}: "
+            f"Every backend of a model got the same budget of finished (complete or pruned) trials. Validation {LABELS.get(metric, metric)}@{k}: "
             "the configured settings (the first trial; – where they lie outside the space) and the best trial "
             "(optimistic: the best of the budget). Test: the tuned runs below."
         ),
         "",
-        "| Model | Backend | complete / budget | pruned | failed | val default | val tuned | best settings |",
+        "| Model | Backend | finished / budget | pruned | failed | val default | val tuned | best settings |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in studies.iter_rows(named=True):
         best = ", ".join(f"{name}={_short(v)}" for name, v in json.loads(r["settings"]).items())
         lines.append(
-            f"| {r['model']} | {r['backend']} | {r['n_complete']} / {r['budget']} | {r['n_pruned']} | {r['n_failed']} "
+            f"| {r['model']} | {r['backend']} | {r['n_finished']} / {r['budget']} | {r['n_pruned']} | {r['n_failed']} "
             f"| {_fmt(r['val_default'])} | {_fmt(r['val_tuned'])} | {best} |"
         )
     if not means.is_empty():
@@ -168,7 +171,7 @@ def _short(value: Any) -> str:
 
 
 def curves_figure(trial_files: list[PathLike], path: PathLike) -> None:
-    """Best-so-far validation value per complete trial: one panel per model, a line per backend."""
+    """Best-so-far validation value per finished trial: one panel per model, a line per backend."""
     curves: dict[str, dict[str, list[float]]] = {}
     for file in trial_files:
         _, model, backend = study_of(file)
@@ -179,7 +182,7 @@ def curves_figure(trial_files: list[PathLike], path: PathLike) -> None:
         for backend, values in sorted(curves.get(model, {}).items()):
             ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=backend)
         ax.set_title(model)
-        ax.set_xlabel("complete trials")
+        ax.set_xlabel("finished trials")
         ax.set_ylabel("best validation value so far")
         if curves.get(model):
             ax.legend(fontsize="small")

@@ -17,6 +17,12 @@ log = logging.getLogger(__name__)
 PathLike = str | os.PathLike[str]
 
 
+def warmup_epochs(spec: dict[str, Any]) -> int:
+    """Epochs before a trial may be pruned: the model's `min_epochs` (its plateau before it takes
+    off) or a fifth of its `epochs` (early epochs are noisy), whichever is later."""
+    return max(int(spec.get("min_epochs") or 0), int(spec.get("epochs") or 0) // 5)
+
+
 def tune(
     spec: dict[str, Any],
     space: dict[str, Any],
@@ -32,7 +38,7 @@ def tune(
     trials: PathLike,
     model_dirs: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """Run or resume the study until `budget` complete trials; write best.json and trials.csv.
+    """Run or resume the study until `budget` finished trials; write best.json and trials.csv.
     `space` was checked against the model's settings by the workflow (rules/tuning_config.smk)."""
     # Optuna's messages (one line per finished trial) into the job's log, not the terminal
     optuna.logging.disable_default_handler()
@@ -46,7 +52,7 @@ def tune(
         budget=budget,
         seed=study_seed,
         default_settings=default_in_space(runner.spec, params),
-        warmup_epochs=int(spec.get("min_epochs", 0) or 0),
+        warmup_epochs=warmup_epochs(spec),
     )
     result = write_outputs(study, budget, metric, k, best, trials)
     log.info("best %s@%d on val %.5f (default %s) with %s", metric, k, result["value"], result["default_value"], result["settings"])

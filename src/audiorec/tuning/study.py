@@ -1,10 +1,14 @@
 """One study per dataset x model x backend: Optuna's TPE sampler and median pruner, a journal
-file in the job's folder, run until `budget` trials have completed.
+file in the job's folder, run until `budget` trials have finished.
 
 Why it looks like this:
-- The budget counts COMPLETE trials only, the same for every backend: a pruned or failed
-  trial (e.g. a learning rate that makes the loss infinite) is replaced, up to
-  `max_attempts(budget)` trials in all, so a space where everything fails stops with an error.
+- The budget counts finished trials, complete or pruned (Optuna's own n_trials semantics), the
+  same for every backend: every backend gets the same number of evaluated settings. A failed
+  trial (e.g. a learning rate that makes the loss infinite, or the trial a killed job was
+  running) is replaced, up to `max_attempts(budget)` trials in all, so a space where everything
+  fails stops with an error. Counting only complete trials does not work with a median pruner:
+  the complete trials are the survivors, their median rises with each one, and at the default
+  size a Shallow Net study pruning from the first epoch pruned 15 trials to complete 6 (RESULTS.md).
 - Resumable: the study lives in a journal file (optuna JournalFileBackend) beside the outputs.
   A killed job leaves its finished trials there; the rerun marks the trial that was running
   as failed and continues. The study is named by a fingerprint of what it searches on (base
@@ -64,6 +68,11 @@ def count(study: optuna.Study, state: TrialState) -> int:
     return len(study.get_trials(deepcopy=False, states=(state,)))
 
 
+def n_finished(study: optuna.Study) -> int:
+    """Trials that count toward the budget: complete or pruned."""
+    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+
+
 def run_study(
     objective: Callable[[optuna.Trial], float],
     journal: PathLike,
@@ -74,7 +83,7 @@ def run_study(
     warmup_epochs: int = 0,
     catch: tuple[type[Exception], ...] = (FloatingPointError,),
 ) -> optuna.Study:
-    """Run (or resume) the study until `budget` trials are COMPLETE; return it."""
+    """Run (or resume) the study until `budget` trials have finished (complete or pruned); return it."""
     study, storage = open_study(journal, name)
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         log.info("trial %d was running when the job stopped: marked failed, it does not count", trial.number)
@@ -82,16 +91,15 @@ def run_study(
     if default_settings is not None and not any(DEFAULT_ATTR in t.user_attrs for t in study.get_trials(deepcopy=False)):
         study.enqueue_trial(dict(default_settings), user_attrs={DEFAULT_ATTR: True})
     # pruning compares trials epoch by epoch; not before the model's warm-up epochs
-    study.pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=warmup_epochs)
-    log.info("study %s: %d complete of %d budgeted", name[:12], count(study, TrialState.COMPLETE), budget)
-    while count(study, TrialState.COMPLETE) < budget:
+    # (epochs count from 1; Optuna prunes from step n_warmup_steps on)
+    study.pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=warmup_epochs + 1)
+    log.info("study %s: %d of %d budgeted trials finished", name[:12], n_finished(study), budget)
+    while (finished := n_finished(study)) < budget:
         if len(study.get_trials(deepcopy=False)) >= max_attempts(budget):
             raise RuntimeError(
-                f"tuning: {len(study.trials)} trials started and only {count(study, TrialState.COMPLETE)} of the budgeted "
-                f"{budget} completed (the others failed or were pruned); narrow the search space in tuning.models. "
-                f"The journal {journal} keeps them."
+                f"tuning: {len(study.trials)} trials started and only {finished} of the budgeted {budget} finished "
+                f"(the others failed); narrow the search space in tuning.models. The journal {journal} keeps them."
             )
-        finished = count(study, TrialState.COMPLETE) + count(study, TrialState.PRUNED)
         study.sampler = optuna.samplers.TPESampler(seed=(seed * 1_000_003 + finished) % 2**32)
         study.optimize(objective, n_trials=1, catch=catch)
     return study
@@ -139,6 +147,7 @@ def summary(study: optuna.Study, budget: int, metric: str, k: int) -> dict[str, 
         "metric": metric,
         "k": k,
         "budget": budget,
+        "n_finished": n_finished(study),
         "n_complete": len(complete),
         "n_pruned": count(study, TrialState.PRUNED),
         "n_failed": count(study, TrialState.FAIL),
