@@ -37,13 +37,13 @@ sys.path[:0] = [str(HERE), str(ROOT / "src")]
 def study(model: str, budget: int, threads: int) -> dict:
     import polars as pl
     import torch
+    from interactions import cached_split
 
     from audiorec.extraction.store import write_embeddings
     from audiorec.models.registry import declaration
     from audiorec.tuning.job import tune
     from audiorec.tuning.objective import TuningInputs
     from audiorec.tuning.space import model_settings
-    from interactions import cached_split
 
     torch.set_num_threads(threads)
     spec = {"type": model, **yaml.safe_load((ROOT / "config.yaml").read_text())["models"][model]}

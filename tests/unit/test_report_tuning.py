@@ -12,7 +12,12 @@ from scipy import stats
 
 from audiorec.evaluation.metric_names import METRICS
 from audiorec.report.aggregate import ReportSettings
-from audiorec.report.tuning import best_so_far, build_tuning_report, studies_table, study_of
+from audiorec.report.tuning import (
+    best_so_far,
+    build_tuning_report,
+    studies_table,
+    study_of,
+)
 
 USERS = ["a", "b", "c", "d"]
 
