@@ -84,3 +84,18 @@ def test_same_seed_same_study(split_files, tmp_path):
     b = run_tune(split_files, tmp_path / "b", budget=4, seed=5)
     assert pl.read_csv(tmp_path / "a" / "trials.csv").drop("seconds").equals(pl.read_csv(tmp_path / "b" / "trials.csv").drop("seconds"))
     assert a == b
+
+
+def test_a_model_without_epochs_is_tuned_on_its_validation_metric(split_files, tmp_path):
+    """iALS (no training loop, no pruning): each trial fits and scores val; its default trial
+    measures what its train job measures."""
+    spec = {"type": "ials", "factors": 4, "iterations": 3, "regularization": 0.01, "alpha": 10.0}
+    inputs = TuningInputs(train=split_files / "train.parquet", val=split_files / "val.parquet")
+    result = tune(
+        dict(spec), {"regularization": [1e-3, 1.0, "log"]}, "none", seed=0, study_seed=1, budget=3, metric="ndcg", k=5,
+        inputs=inputs, journal=tmp_path / "j.log", best=tmp_path / "best.json", trials=tmp_path / "trials.csv",
+    )  # fmt: skip
+    assert result["n_finished"] == result["n_complete"] == 3 and result["default_settings"] == {"regularization": 0.01}
+    info = train_run(dict(spec), "none", 0, 5, run_paths(split_files, tmp_path / "run"))
+    history = pl.read_csv(tmp_path / "run" / "history.csv")
+    assert info["best_epoch"] == 0 and result["default_value"] == pytest.approx(history["val_ndcg"][0], abs=1e-9)

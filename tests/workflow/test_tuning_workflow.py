@@ -134,3 +134,12 @@ def test_tuning_end_to_end(tmp_path: Path) -> None:
     run_workflow(tmp_path, config(True), "--cores", "2", "--force", str(study.relative_to(tmp_path) / "best.json"))
     again = json.loads((study / "best.json").read_text())
     assert again == bests["oracle"]
+
+
+def test_a_cpu_model_type_is_tuned_by_tune_baseline(tmp_path: Path) -> None:
+    cfg = tiny_config(backends={"oracle": {}}, models={"ials": {"factors": 8}})
+    cfg["tuning"] = {"budget": 2, "models": {"ials": {"regularization": [1e-3, 1.0, "log"], "factors": [4, 16]}}}
+    jobs = jobs_with_inputs(dry_run(tmp_path, cfg))
+    assert "tune_baseline[dataset=tiny,model=ials,backend=none]" in jobs
+    assert not [k for k in jobs if k.startswith("tune[")]
+    assert "results/tiny/tuning/ials/none/best.json" in jobs["train_baseline[dataset=tiny,model=ials,backend=none,seed=0]"]
