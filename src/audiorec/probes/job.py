@@ -21,7 +21,6 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -161,7 +160,7 @@ def run_probe_job(job: ProbeJob, labels: LabelSettings, settings: ProbeSettings,
     write_parquet(pl.concat(pred_frames), job.predictions)
     info = {
         "backend": backend, "embeddings": job.embeddings, "groups": group_kind,
-        "n_groups": int(len(set(groups_all))), "tasks": {t.name: {"kind": t.kind, "source": t.source, "tracks": len(t.track_ids), "classes": t.classes} for t in tasks},
+        "n_groups": len(set(groups_all)), "tasks": {t.name: {"kind": t.kind, "source": t.source, "tracks": len(t.track_ids), "classes": t.classes} for t in tasks},
         "layers": list(timings), "seconds_per_layer": timings, "seconds": round(time.perf_counter() - started, 3),
         "settings": {**asdict(settings), **{f"labels_{k}": v for k, v in asdict(labels).items()}},
     }
