@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 import warnings
 from dataclasses import dataclass, field
 from typing import Literal
@@ -235,6 +236,45 @@ def choose_alpha(kind: Kind, x: np.ndarray, y: np.ndarray, truth: np.ndarray, gr
     return best
 
 
+@dataclass(frozen=True)
+class FoldResult:
+    """One outer fold of one task: the strength its inner CV chose, its test predictions and scores."""
+
+    alpha: float
+    pred: np.ndarray  # [n_te, C]
+    scores: dict[str, float]
+    seconds: float = 0.0
+
+
+def outer_splits(task: Task, groups: np.ndarray, settings: ProbeSettings) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The task's outer folds (a function of its groups and the seed only: every worker agrees)."""
+    return group_splits(groups, settings.folds, settings.seed, f"task {task.name}")
+
+
+def probe_fold(x: np.ndarray, task: Task, truth: np.ndarray, groups: np.ndarray, split: tuple[np.ndarray, np.ndarray], f: int, settings: ProbeSettings, cache: BasisCache | None = None) -> FoldResult:
+    """Outer fold `f` of `task`: choose the strength on its training side, predict its test side.
+
+    Independent of every other fold and task (the unit the probe job spreads over workers)."""
+    started = time.perf_counter()
+    tr, te = split
+    y = task.y
+    alpha = choose_alpha(task.kind, x[tr], y[tr], truth[tr], groups[tr], settings, settings.seed + 1 + f, cache)
+    pred = predictions_path(task.kind, x[tr], y[tr], truth[tr], x[te], (alpha,), settings, cache)[alpha]
+    return FoldResult(alpha, pred, scores(task.kind, truth[te], pred), time.perf_counter() - started)
+
+
+def assemble(task: Task, splits: list[tuple[np.ndarray, np.ndarray]], folds: list[FoldResult]) -> ProbeResult:
+    """The task's out-of-fold predictions from its folds' results (in fold order)."""
+    truth = truth_matrix(task)
+    result = ProbeResult(task, np.full(len(truth), -1, dtype=np.int64), np.zeros_like(truth))
+    for f, ((_, te), fold) in enumerate(zip(splits, folds, strict=True)):
+        result.pred[te] = fold.pred
+        result.fold[te] = f
+        result.alphas.append(fold.alpha)
+        result.fold_scores.append(fold.scores)
+    return result
+
+
 def run_probe(x: np.ndarray, task: Task, groups: np.ndarray, settings: ProbeSettings = ProbeSettings(), cache: BasisCache | None = None) -> ProbeResult:
     """Out-of-fold predictions of `task` from vectors `x` (rows in `task.track_ids` order).
 
@@ -244,12 +284,5 @@ def run_probe(x: np.ndarray, task: Task, groups: np.ndarray, settings: ProbeSett
     if len(x) != len(task.track_ids) or len(groups) != len(x):
         raise ValueError(f"task {task.name}: {len(x)} vectors, {len(task.track_ids)} labels, {len(groups)} groups")
     truth = truth_matrix(task)
-    y = task.y
-    result = ProbeResult(task, np.full(len(x), -1, dtype=np.int64), np.zeros_like(truth))
-    for f, (tr, te) in enumerate(group_splits(groups, settings.folds, settings.seed, f"task {task.name}")):
-        alpha = choose_alpha(task.kind, x[tr], y[tr], truth[tr], groups[tr], settings, settings.seed + 1 + f, cache)
-        result.pred[te] = predictions_path(task.kind, x[tr], y[tr], truth[tr], x[te], (alpha,), settings, cache)[alpha]
-        result.fold[te] = f
-        result.alphas.append(alpha)
-        result.fold_scores.append(scores(task.kind, truth[te], result.pred[te]))
-    return result
+    splits = outer_splits(task, groups, settings)
+    return assemble(task, splits, [probe_fold(x, task, truth, groups, split, f, settings, cache) for f, split in enumerate(splits)])
