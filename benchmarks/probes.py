@@ -1,8 +1,8 @@
-"""Wall time of the probe job (rule `probe`) per backend and per layer, one thread.
+"""Wall time of the probe job (rule `probe`) per backend and per layer (worker seconds).
 
     OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/probes.py \
         --dataset resources/datasets/synthetic --tracks results/synthetic/tracks.parquet \
-        --caches results/synthetic/embeddings/{oracle,mfcc,musicnn}.h5 [--classifier ridge]
+        --caches results/synthetic/embeddings/{oracle,mfcc,musicnn}.h5 [--classifier ridge] [--workers 2]
 
 Runs `run_probe_job` exactly as the rule does (default `probes:` settings) on each cache and
 on `random` vectors, writing into a temporary folder; prints a Markdown table and the
@@ -32,7 +32,8 @@ def main() -> None:
     parser.add_argument("--format", default="synthetic", help="dataset format (datasets.<name>.format)")
     parser.add_argument("--tracks", required=True, help="tracks.parquet (for the random vectors)")
     parser.add_argument("--caches", nargs="*", default=[], help="embedding caches (.h5), backend = file stem")
-    parser.add_argument("--classifier", default="logistic", choices=["logistic", "ridge"])
+    parser.add_argument("--classifier", default="logistic", choices=["logistic", "ridge", "mlp"])
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (the rule's threads)")
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()[0]:.2f}")
     print("| backend | job s | per layer s |\n|---|---|---|")
@@ -43,7 +44,7 @@ def main() -> None:
                            predictions=f"{out}/predictions.parquet", info=f"{out}/probe.json",
                            embeddings=cache, tracks=args.tracks)
             started = time.perf_counter()
-            run_probe_job(job, LabelSettings(), ProbeSettings(classifier=args.classifier), backend)
+            run_probe_job(job, LabelSettings(), ProbeSettings(classifier=args.classifier), backend, workers=args.workers)
             seconds = time.perf_counter() - started
             layers = json.loads(Path(job.info).read_text())["seconds_per_layer"]
         print(f"| {backend} | {seconds:.1f} | {', '.join(f'{v:.1f}' for v in layers.values())} |")

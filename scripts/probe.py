@@ -33,6 +33,8 @@ run_probe_job(
         seed=int(cfg["seed"]),
         alphas=tuple(float(a) for a in cfg["alphas"]),
         classifier=cfg["classifier"],
+        mlp_hidden=int(cfg["mlp_hidden"]),
     ),
     backend=sm.wildcards.backend,
+    workers=sm.threads,  # outer folds in parallel processes (audiorec.probes.workers)
 )

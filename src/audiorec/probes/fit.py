@@ -11,7 +11,8 @@ prediction, which the report bootstraps over.
 Models: regression is ridge. Classification is `logistic` (scikit-learn's
 `LogisticRegression`, multinomial for single-label, one per label for multi-label) or
 `ridge` (least squares on the one-hot / 0-1 targets, scikit-learn's `RidgeClassifier`
-rule; its scores rank as well as probabilities for every metric here).
+rule; its scores rank as well as probabilities for every metric here). `mlp` is the
+optional non-linear probe for every task (`probes.mlp`).
 
 Speed (issue 17): every fit starts from one thin SVD of the standardised training rows,
 A = U S Vᵀ, shared through a `BasisCache` by every task and every strength that trains on
@@ -44,10 +45,11 @@ from sklearn.preprocessing import StandardScaler
 
 from .labels import Kind, Task
 from .metrics import PRIMARY, scores
+from .mlp import mlp_path
 
 log = logging.getLogger(__name__)
 
-Classifier = Literal["logistic", "ridge"]
+Classifier = Literal["logistic", "ridge", "mlp"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class ProbeSettings:
     alphas: tuple[float, ...] = (1.0, 10.0, 100.0, 1000.0)
     classifier: Classifier = "logistic"
     max_iter: int = 300
+    mlp_hidden: int = 128  # hidden units of `classifier: mlp` (probes.mlp)
     # lbfgs's stopping tolerance (scikit-learn's default; not a config key): tests tighten it to
     # compare the rotated fit with the raw one at the optimum itself
     tol: float = 1e-4
@@ -202,7 +205,12 @@ def _logistic_path(kind: Kind, x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndar
 
 
 def predictions_path(kind: Kind, x_tr: np.ndarray, y_tr: np.ndarray, truth_tr: np.ndarray, x_te: np.ndarray, alphas: tuple[float, ...], settings: ProbeSettings, cache: BasisCache | None = None) -> dict[float, np.ndarray]:
-    """Predictions [n_te, C] for every strength: ridge on `truth_tr`, or logistic on `y_tr`."""
+    """Predictions [n_te, C] for every strength: ridge on `truth_tr`, logistic on `y_tr`, or
+    (`classifier: mlp`, every kind) the small MLP of `probes.mlp`."""
+    if settings.classifier == "mlp":
+        fit = _basis(x_tr, x_te, cache)
+        a, b = fit.full_rank if fit.full_rank is not None else (fit.z_tr, fit.z_te)
+        return mlp_path(kind, a, b, y_tr, truth_tr, alphas, settings.mlp_hidden, settings.max_iter, settings.seed)
     if kind == "regression" or settings.classifier == "ridge":
         return ridge_path(x_tr, truth_tr, x_te, alphas, cache)
     return _logistic_path(kind, x_tr, y_tr, x_te, truth_tr.shape[1], alphas, settings, cache)
