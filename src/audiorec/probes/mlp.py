@@ -57,15 +57,15 @@ def mlp_path(kind: Kind, a: np.ndarray, b: np.ndarray, y_tr: np.ndarray, truth_t
         mean, sd = truth_tr.mean(axis=0), truth_tr.std(axis=0)
         sd = np.where(sd > 0, sd, 1.0)
         early, target = True, ((truth_tr - mean) / sd)[:, 0]
-    for alpha in out:
+    for alpha, pred in out.items():
         model = _model(kind, alpha, hidden, max_iter, seed, early)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             model.fit(a, target)
         if kind == "single":
-            out[alpha][:, model.classes_] = model.predict_proba(b)
+            pred[:, model.classes_] = model.predict_proba(b)
         elif kind == "multilabel":
-            out[alpha][:] = model.predict_proba(b)
+            pred[:] = model.predict_proba(b)
         else:
-            out[alpha][:, 0] = model.predict(b) * sd[0] + mean[0]
+            pred[:, 0] = model.predict(b) * sd[0] + mean[0]
     return out
