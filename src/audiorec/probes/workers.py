@@ -8,7 +8,8 @@ in layer order. Forking lets the workers inherit the tasks, folds and vector loa
 instead of pickling them; each loads the layer of its unit from the cache (one layer in memory
 per worker) and holds BLAS to one thread (threadpoolctl), so `workers` processes use
 `workers` cores. The results are those of the serial loop bit for bit: every unit computes
-the same thing wherever it runs (tested), and `workers=1` runs the units in this process.
+the same thing wherever it runs (tested), and `workers=1` runs the units in this process
+(BLAS on one thread there too).
 """
 
 from __future__ import annotations
@@ -81,7 +82,8 @@ def run_units(loaders: Sequence[Callable[[], np.ndarray]], tasks: Sequence[Prepa
     started = time.perf_counter()
     try:
         if workers == 1:
-            done = [_run_unit(unit) for unit in units]
+            with threadpool_limits(limits=1):  # one core, as in each worker
+                done = [_run_unit(unit) for unit in units]
         else:
             with multiprocessing.get_context("fork").Pool(workers, initializer=_init_worker) as pool:
                 done = list(pool.imap(_run_unit, units))
