@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+from concurrent.futures.process import BrokenProcessPool
+
 import numpy as np
+import pytest
 
 from audiorec.probes.fit import ProbeSettings, outer_splits, run_probe, truth_matrix
 from audiorec.probes.labels import Task
@@ -37,3 +41,18 @@ def test_forked_workers_reproduce_the_serial_probe_bit_for_bit() -> None:
         layer, t = key
         alone = run_probe(layers[layer].astype(np.float32), tasks[t], groups, settings)
         np.testing.assert_array_equal(np.concatenate([f.pred for f in folds]), np.concatenate([alone.pred[te] for _, te in prepared[t].splits]))
+
+
+def test_a_worker_that_dies_fails_the_job_instead_of_hanging() -> None:
+    n = 30
+    ids = [str(i) for i in range(n)]
+    groups = np.repeat(np.arange(10), 3).astype(str).astype(object)
+    task = Task("tempo", "regression", "x", ids, np.arange(n, dtype=float), [])
+    settings = ProbeSettings(folds=2, inner_folds=2, alphas=(1.0,))
+    prepared = [PreparedTask(task, np.arange(n), groups, truth_matrix(task), outer_splits(task, groups, settings))]
+
+    def dies() -> np.ndarray:
+        os._exit(9)  # as the kernel's OOM killer would end it
+
+    with pytest.raises(BrokenProcessPool):
+        run_units([dies], prepared, settings, workers=2)

@@ -26,7 +26,13 @@ from functools import partial
 import numpy as np
 import polars as pl
 
-from ..extraction.store import read_attrs, read_embeddings, read_layer_info, read_layers, read_track_ids
+from ..extraction.store import (
+    read_attrs,
+    read_embeddings,
+    read_layer_info,
+    read_layers,
+    read_track_ids,
+)
 from ..io import write_csv, write_parquet, write_text
 from .fit import ProbeSettings, assemble, outer_splits, truth_matrix
 from .labels import LabelSettings, Task, load_tasks, track_groups
@@ -123,7 +129,7 @@ class ProbeJob:
 
 def run_probe_job(job: ProbeJob, labels: LabelSettings, settings: ProbeSettings, backend: str, workers: int = 1) -> None:
     """Probe every vector set of the job on every task; `workers` processes share the outer
-    folds (`probes.workers`; the outputs do not depend on it)."""
+    folds (`audiorec.probes.workers`; the outputs do not depend on their number)."""
     started = time.perf_counter()
     if job.embeddings is None:
         if job.tracks is None:
@@ -176,7 +182,7 @@ def run_probe_job(job: ProbeJob, labels: LabelSettings, settings: ProbeSettings,
     write_parquet(pl.concat(pred_frames), job.predictions)
     info = {
         "backend": backend, "embeddings": job.embeddings, "groups": group_kind,
-        "n_groups": int(len(set(groups_all))), "tasks": {t.name: {"kind": t.kind, "source": t.source, "tracks": len(t.track_ids), "classes": t.classes} for t in tasks},
+        "n_groups": len(set(groups_all)), "tasks": {t.name: {"kind": t.kind, "source": t.source, "tracks": len(t.track_ids), "classes": t.classes} for t in tasks},
         "layers": list(timings), "seconds_per_layer": timings, "workers": workers, "seconds": round(time.perf_counter() - started, 3),
         "settings": {**asdict(settings), **{f"labels_{k}": v for k, v in asdict(labels).items()}},
     }

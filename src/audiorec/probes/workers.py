@@ -18,6 +18,7 @@ import logging
 import multiprocessing
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,8 +86,11 @@ def run_units(loaders: Sequence[Callable[[], np.ndarray]], tasks: Sequence[Prepa
             with threadpool_limits(limits=1):  # one core, as in each worker
                 done = [_run_unit(unit) for unit in units]
         else:
-            with multiprocessing.get_context("fork").Pool(workers, initializer=_init_worker) as pool:
-                done = list(pool.imap(_run_unit, units))
+            # an executor, not multiprocessing.Pool: a worker killed (e.g. out of memory) fails
+            # the job with BrokenProcessPool instead of leaving it waiting forever
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
+                done = list(pool.map(_run_unit, units))
     finally:
         _STATE.clear()
     log.info("%d unit(s) (vector set × outer fold) on %d worker(s) in %.1f s", len(units), workers, time.perf_counter() - started)
