@@ -12,7 +12,7 @@ Models: regression is ridge. Classification is `logistic` (scikit-learn's
 `LogisticRegression`, multinomial for single-label, one per label for multi-label) or
 `ridge` (least squares on the one-hot / 0-1 targets, scikit-learn's `RidgeClassifier`
 rule; its scores rank as well as probabilities for every metric here). `mlp` is the
-optional non-linear probe for every task (`probes.mlp`).
+optional non-linear probe for every task (`mlp.py`).
 
 Speed (issue 17): every fit starts from one thin SVD of the standardised training rows,
 A = U S Vᵀ, shared through a `BasisCache` by every task and every strength that trains on
@@ -28,7 +28,7 @@ move the solver's stopping point (its test on the largest gradient entry depends
 coordinates). Logistic fits use scikit-learn's newton-cg solver (fewer, exact-Hessian steps:
 less CPU than lbfgs here, and closer to the optimum at the same tolerance), warm-started
 along the strengths, strongest first. Constant units are left out of the SVD (zero columns
-add nothing to the row space). The job runs its outer folds in parallel (`probes.workers`).
+add nothing to the row space). The job runs its outer folds in parallel (`workers.py`).
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ class ProbeSettings:
     alphas: tuple[float, ...] = (1.0, 10.0, 100.0, 1000.0)
     classifier: Classifier = "logistic"
     max_iter: int = 300
-    mlp_hidden: int = 128  # hidden units of `classifier: mlp` (probes.mlp)
+    mlp_hidden: int = 128  # hidden units of `classifier: mlp` (mlp.py)
     # the logistic solver's stopping tolerance (scikit-learn's default; not a config key): tests
     # tighten it to compare the rotated fit with the raw one at the optimum itself
     tol: float = 1e-4
@@ -218,7 +218,7 @@ def _logistic_path(kind: Kind, x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndar
 
 def predictions_path(kind: Kind, x_tr: np.ndarray, y_tr: np.ndarray, truth_tr: np.ndarray, x_te: np.ndarray, alphas: tuple[float, ...], settings: ProbeSettings, cache: BasisCache | None = None) -> dict[float, np.ndarray]:
     """Predictions [n_te, C] for every strength: ridge on `truth_tr`, logistic on `y_tr`, or
-    (`classifier: mlp`, every kind) the small MLP of `probes.mlp`."""
+    (`classifier: mlp`, every kind) the small MLP of `mlp.py`."""
     if settings.classifier == "mlp":
         fit = _basis(x_tr, x_te, cache)
         a, b = fit.full_rank if fit.full_rank is not None else (fit.z_tr, fit.z_te)
