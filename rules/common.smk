@@ -341,6 +341,9 @@ def model_way(model):
         way += f", {spec['normalize']}"
     if spec.get("layers", "configured") == "weighted" and way.split(",")[0] != "id":
         way += ", weighted layers"
+    if "warm_items" in (model_declaration(model).get("settings") or {}):
+        # content2cf, contrastive: what scores a warm track (its own iALS factor or its content's)
+        way += f", warm items: {spec.get('warm_items', 'predicted')}"
     return way
 
 
@@ -514,7 +517,17 @@ def split_protocol_params(dataset):
     if spec["protocol"] != "cold_items":
         return {"protocol": "warm"}
     keys = ("protocol", "cold_item_share", "include_new_tracks", "cold_candidates")
-    return {key: spec[key] for key in keys}
+    floors = [m for m in MODELS if model_runs_on(m, dataset) and model_is_cold_floor(m)]
+    return {**{key: spec[key] for key in keys}, "floor_models": floors}
+
+
+def model_is_cold_floor(model):
+    """A model instance that cannot score a track nobody played in train (declaration
+    `scores_unseen_tracks: false`, e.g. pop and ials, or `items: id`): the floor of a
+    cold-item report (docs/report.md)."""
+    if not model_declaration(model).get("scores_unseen_tracks", False):
+        return True
+    return model_reads_embeddings(model) and model_spec(model).get("items") == "id"
 
 
 def split_catalogue(wildcards):

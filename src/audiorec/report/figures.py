@@ -32,9 +32,10 @@ def _colours(backends: list[str]) -> dict[str, tuple[float, ...]]:
 
 
 def _models(frame: pl.DataFrame, catalogue: Catalogue) -> tuple[list[str], list[str]]:
-    """(recommender models, popularity models) in config order."""
+    """(recommender models, floor models: pop, and in a cold report those that cannot score an
+    unseen track) in config order."""
     models = sorted(frame["model"].unique().to_list(), key=catalogue.model_key)
-    pops = [m for m in models if catalogue.model_types.get(m) == "pop"]
+    pops = [m for m in models if catalogue.is_floor(m)]
     return [m for m in models if m not in pops] or pops, pops if len(pops) < len(models) else []
 
 
