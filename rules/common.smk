@@ -492,6 +492,8 @@ def all_targets():
             f"results/{dataset}/split/stats.csv",
             f"results/{dataset}/report/metrics.csv",
         ]
+        if cold_sibling(dataset):
+            targets.append(f"results/{dataset}/report/gains.csv")
         targets += layer_sweep_targets(dataset)
         targets += errata_targets(dataset)
         targets += probe_targets(dataset)
@@ -509,6 +511,35 @@ def data_source(dataset):
 
 def split_protocol(dataset):
     return dataset_spec(dataset)["split"]["protocol"]
+
+
+def cold_sibling(dataset):
+    """The `cold_items` dataset on the same data as a `warm` one (`same_data_as`), or None: the
+    pair whose runs the gains table sets side by side (docs/report.md, "Gains")."""
+    if split_protocol(dataset) != "warm":
+        return None
+    siblings = [d for d in DATASETS if d != dataset and split_protocol(d) == "cold_items" and data_source(d) == data_source(dataset)]
+    return siblings[0] if siblings else None
+
+
+def gains_inputs(wildcards):
+    """Test metrics of every run of a warm dataset and of its cold sibling (rule gains)."""
+    cold = cold_sibling(wildcards.dataset)
+    if cold is None:
+        _config_error(
+            f"results/{wildcards.dataset}/report/gains.csv needs a `cold_items` dataset with "
+            f"`same_data_as: {wildcards.dataset}` (configs/cold_start.yaml shows one); {wildcards.dataset} has none"
+        )
+    return {
+        part: [f for f in run_metrics(d) if f.endswith("metrics_test.parquet")]
+        for part, d in (("warm", wildcards.dataset), ("cold", cold))
+    }
+
+
+def report_settings_params():
+    """config["report"] as rules report and errata_report get it: without the gains' own
+    `bootstrap_resamples`, so changing it re-runs rule gains only."""
+    return {key: value for key, value in config["report"].items() if key != "bootstrap_resamples"}
 
 
 def split_protocol_params(dataset):

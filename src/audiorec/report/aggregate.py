@@ -51,6 +51,7 @@ class ReportSettings:
     test: str = "sign_flip"
     baselines: dict[str, str] = field(default_factory=dict)
     mir_scores: str | None = None
+    bootstrap_resamples: int = 2000  # rule gains only (report/gains.py)
 
     @classmethod
     def from_config(cls, report: dict[str, Any], k: int) -> ReportSettings:
