@@ -63,7 +63,9 @@ def main() -> None:
     ap.add_argument("--content-dims", type=int, nargs="*", default=[512],
                     help="also time content2cf's regression epochs onto the last fit's factors, per content width")
     ap.add_argument("--epochs", type=int, default=3, help="content2cf and contrastive epochs timed (early stopping off)")
-    ap.add_argument("--skip", nargs="*", default=[], choices=["content2cf", "contrastive"], help="content models not timed")
+    ap.add_argument("--content-threads", type=int, default=None,
+                    help="torch threads of the content models (default --threads; 1 is steadier on a shared machine)")
+    ap.add_argument("--skip", nargs="*", default=[], choices=["content2cf", "contrastive", "cmf"], help="content models not timed")
     args = ap.parse_args()
 
     import implicit
@@ -99,20 +101,26 @@ def main() -> None:
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
         print(f"| {factors} | {args.iterations} | {args.threads} | {seconds:.1f} | {seconds / args.iterations:.2f} | {rss:.2f} |")
     if args.content_dims:
-        time_content_models(model.items.numpy(), args)
+        time_content_models(model.items.numpy(), data, args)
 
 
-def time_content_models(items: np.ndarray, args: argparse.Namespace) -> None:
+def time_content_models(items: np.ndarray, data, args: argparse.Namespace) -> None:
     """Seconds per epoch of content2cf's regression and contrastive's projection (default
     settings, early stopping off, the held-out loss included) onto the factors, per content
-    width; contrastive learns from the heard tracks only (an unheard track's factor is zero)."""
+    width; contrastive learns from the heard tracks only (an unheard track's factor is zero);
+    cmf: one alternating sweep (users, content map, items) with its default settings and the
+    factors of the iALS fit."""
     import torch
 
+    from audiorec.models.cmf import CMFSettings
+    from audiorec.models.cmf import fit as fit_cmf
     from audiorec.models.content2cf import Content2CFSettings, fit_regression
     from audiorec.models.contrastive import ContrastiveSettings, fit_projection
 
+    torch.set_num_threads(args.content_threads or args.threads)
     rng = np.random.default_rng(1)
     heard = np.linalg.norm(items, axis=1) > 0
+    print(f"\ncontent models: {torch.get_num_threads()} torch thread(s)")
     print("\n| model | content dims | hidden | batch | factors | tracks | s / epoch |")
     print("|---|---|---|---|---|---|---|")
     for dim in args.content_dims:
@@ -130,6 +138,13 @@ def time_content_models(items: np.ndarray, args: argparse.Namespace) -> None:
             _, info = fit_projection(content[heard], items[heard], settings, 0, torch.device("cpu"))
             seconds = (time.perf_counter() - t) / info["contrastive_epochs_run"]
             row = ["contrastive", dim, list(settings.hidden), settings.batch_size, items.shape[1], int(heard.sum()), f"{seconds:.2f}"]
+            print("| " + " | ".join(map(str, row)) + " |")
+        if "cmf" not in args.skip:
+            settings = CMFSettings(factors=items.shape[1], iterations=1)
+            t = time.perf_counter()
+            fit_cmf(data, content, np.zeros(args.items, bool), settings, 0, torch.device("cpu"))
+            seconds = time.perf_counter() - t
+            row = ["cmf (1 sweep)", dim, "–", "–", items.shape[1], args.items, f"{seconds:.2f}"]
             print("| " + " | ".join(map(str, row)) + " |")
 
 

@@ -36,7 +36,7 @@ FAMILIES = ("baseline", "floor", "pairs")
 LEARNED_BASELINE = "random"
 # Model types whose `random` backend is fixed seeded vectors (content from noise), not a
 # learned per-track table: the tables' Items column says `random` for them, `id` for the rest.
-FIXED_RANDOM_TYPES = ("knn", "content2cf", "contrastive")
+FIXED_RANDOM_TYPES = ("knn", "content2cf", "contrastive", "cmf")
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 NEURAL_TYPES = ("shallow", "bert4rec", "sasrec")
 NEURAL_WAYS = ("content", "hybrid", "finetune")
-CF_TYPES = ("content2cf", "contrastive")  # collaborative-only version: the `ials` instance
+CF_TYPES = ("content2cf", "contrastive", "cmf")  # collaborative-only version: the `ials` instance
 CF_BASE = ("ials", "none")
 PROTOCOLS = ("warm", "cold")
 COLUMNS = {
