@@ -65,7 +65,7 @@ def test_content2cf_builds_the_ials_run_first_and_reads_its_factors(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model", ["content2cf", "contrastive"])
+@pytest.mark.parametrize("model", ["content2cf", "contrastive", "cmf"])
 def test_content_models_find_cold_synthetic_tracks_from_audio_and_not_from_random_vectors(tmp_path, model):
     """configs/cold_start.yaml's synthetic-cold, ials + one content model only: the oracle and
     every audio backend rank the cold tracks above random vectors and the ials floor (mean

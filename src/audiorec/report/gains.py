@@ -6,7 +6,7 @@ Which pairs (one per run with content, per protocol):
   the collaborative-only version of the same model type: its `items: id` run (the `random`
   backend of the same instance when it has one, else of the first instance of the type in the
   config that has one);
-- content2cf and contrastive against `ials` (the factors they map content into).
+- content2cf, contrastive and cmf against `ials` (the collaborative factors without content).
 KNN (no collaborative-only version) and `matched_random` (a noise control, not a way of using
 content) have no gain. A gain is the mean over users of the per-user difference (the users
 both runs ranked), with a paired percentile-bootstrap interval over users
@@ -183,7 +183,7 @@ def gains_figure(frame: pl.DataFrame, catalogue: Catalogue, settings: GainSettin
         if col == len(backends) - 1:
             ax.legend(fontsize=8, loc="best")
     fig.suptitle(
-        f"Gain over the collaborative-only version (items: id; ials for content2cf/contrastive), test split\n"
+        f"Gain over the collaborative-only version (items: id; ials for content2cf/contrastive/cmf), test split\n"
         f"{settings.confidence * 100:g}% paired bootstrap interval over users ({settings.resamples} resamples)",
         fontsize=9,
         y=1.04,
