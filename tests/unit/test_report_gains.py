@@ -81,3 +81,15 @@ def test_gains_equal_the_paired_differences_with_their_bootstrap_intervals(tmp_p
         assert r["ci_low"] > 0.1 and r["gain"] > warm_gain[r["model"] + r["backend"]] + 0.1, r
     image = mpimg.imread(out / "figures" / "gains.png")
     assert image.shape[0] > 150 and image[..., :3].std() > 0.05
+
+
+def test_no_pairs_give_an_empty_table_with_its_header_and_a_figure_that_says_so(tmp_path):
+    """A config with a cold sibling but no way of using content with a collaborative-only
+    version (pop and knn only) still gets its (empty) outputs: the rule's job succeeds."""
+    runs = {"pop": ["none"], "knn": ["mfcc"]}
+    level = {("pop", "none"): 0.1, ("knn", "mfcc"): 0.2}
+    files = [write_runs(tmp_path / p, runs=runs, level=level) for p in ("warm", "cold")]
+    out = tmp_path / "report"
+    frame = build_gains(*files, CATALOGUE, GainSettings(resamples=100), out / "gains.csv", out / "gains.png")
+    assert frame.is_empty() and pl.read_csv(out / "gains.csv").columns[:3] == ["protocol", "model", "way"]
+    assert (out / "gains.png").stat().st_size > 1000

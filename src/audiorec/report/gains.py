@@ -180,7 +180,10 @@ def gains_figure(frame: pl.DataFrame, catalogue: Catalogue, settings: GainSettin
             labels = [model_label(m, catalogue) + ("" if ways[m] in CF_TYPES else f" · {ways[m]}") for m in models]
             ax.set_yticks(y, labels, fontsize=8)
             ax.invert_yaxis()
-        if col == len(backends) - 1:
+        if part.is_empty():
+            ax.text(0.5, 0.5, "no run with content and a collaborative-only version\n(items: id, or ials) in this config",
+                    ha="center", va="center", transform=ax.transAxes, fontsize=8)  # fmt: skip
+        elif col == len(backends) - 1:
             ax.legend(fontsize=8, loc="best")
     fig.suptitle(
         f"Gain over the collaborative-only version (items: id; ials for content2cf/contrastive/cmf), test split\n"
