@@ -47,19 +47,20 @@ def test_ials_beats_popularity_on_the_synthetic_warm_split(tmp_path):
     assert ndcg["ials"] > ndcg["pop"], ndcg
 
 
-def test_content2cf_builds_the_ials_run_first_and_reads_its_factors(tmp_path):
+@pytest.mark.parametrize("model", ["content2cf", "contrastive"])
+def test_content_models_build_the_ials_run_first_and_read_its_factors(tmp_path, model):
     write_inputs(tmp_path)
     config = {
         **CONFIG,
-        "models": {"ials": {"factors": 4, "iterations": 3}, "content2cf": {"hidden": [8], "epochs": 3, "random_baseline": False}},
+        "models": {"ials": {"factors": 4, "iterations": 3}, model: {"hidden": [8], "epochs": 3, "random_baseline": False}},
     }
-    target = "results/tiny/runs/content2cf/emb/seed0/recs_test.parquet"
+    target = f"results/tiny/runs/{model}/emb/seed0/recs_test.parquet"
     done = run_workflow(tmp_path, config, "--cores", "1", target, "--allowed-rules", "train", "train_baseline")
     assert planned_jobs(done.stdout + done.stderr) == {"train_baseline": 2}
-    info = json.loads((tmp_path / "results/tiny/runs/content2cf/emb/seed0/run.json").read_text())
-    assert info["model"] == "content2cf" and info["warm_items"] == "predicted"
+    info = json.loads((tmp_path / f"results/tiny/runs/{model}/emb/seed0/run.json").read_text())
+    assert info["model"] == model and info["warm_items"] == "predicted"
     # without an `ials` instance the config is refused up front, naming what to add
-    alone = {**CONFIG, "models": {"content2cf": {}}}
+    alone = {**CONFIG, "models": {model: {}}}
     out = run_workflow(tmp_path, alone, "-n", target, check=False)
     assert out.returncode != 0 and "Add `ials: {}` under `models:`" in out.stdout + out.stderr
 
