@@ -12,7 +12,15 @@ content's prediction Bᵀx (the minimiser of its only term), which is how cmf sc
 
 Solved by alternating least squares: users given items (iALS's step), B given items (ridge over
 the warm tracks, with an intercept), items given users and Bᵀx (iALS's step with the prior as
-the ridge's centre). Each user/item step is a few conjugate-gradient iterations per row warm-
+the ridge's centre).
+
+Why the defaults are not iALS's (regularization 10 and content_weight 10, not 0.01): the data
+term is unchanged by W -> sW, H -> H/s, B -> B/s, while λ_W|W|² grows with s² and the content
+terms shrink with 1/s²; with iALS's tiny λ_W the fit takes s large, the item factors tiny and
+the content prior inert (on the synthetic warm split cmf then equalled itself with random
+vectors to 4 digits). Comparable penalties on both sides keep the prior in play (docs/models.md).
+
+Each user/item step is a few conjugate-gradient iterations per row warm-
 started from the previous factors (Takács et al. 2011; `cg_steps`, as implicit's solver),
 written here in torch because implicit has no prior mean; its matrix-vector products touch only
 the listened pairs (the unlistened ones enter through one Gram matrix), so a sweep costs
@@ -40,8 +48,8 @@ CHUNK = 1 << 18  # listened pairs per gather (bounded memory at 5M pairs × 128 
 @dataclass(frozen=True)
 class CMFSettings:
     factors: int = 64
-    regularization: float = 0.01
-    content_weight: float = 1.0
+    regularization: float = 10.0
+    content_weight: float = 10.0
     content_ridge: float = 1.0
     alpha: float = 10.0
     iterations: int = 15
