@@ -1,8 +1,10 @@
 """Seconds of an `ials` fit at the paper's size: 17k users x 56k tracks, ~5.1M distinct pairs
-(Music4All-Onion's train window, ~300 tracks per user), on a synthetic Zipf-like matrix.
+(Music4All-Onion's train window, ~300 tracks per user), on a synthetic Zipf-like matrix; then
+epochs of content2cf's regression and of contrastive's InfoNCE projection onto its item factors.
 
     PYTHONPATH=src python benchmarks/ials.py                                # factors 64 and 128, 15 iterations
     PYTHONPATH=src python benchmarks/ials.py --factors 64 --iterations 15 --threads 2
+    PYTHONPATH=src python benchmarks/ials.py --factors 128 --content-dims 512 1024 --skip content2cf
 
 Times `audiorec.models.ials.fit_factors` (implicit's ALS, BLAS held to one thread, as the
 train job runs it) and the whole model build (matrix from SplitData-like arrays, fit, zeroing
@@ -60,7 +62,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--content-dims", type=int, nargs="*", default=[512],
                     help="also time content2cf's regression epochs onto the last fit's factors, per content width")
-    ap.add_argument("--epochs", type=int, default=3, help="content2cf epochs timed (early stopping off)")
+    ap.add_argument("--epochs", type=int, default=3, help="content2cf and contrastive epochs timed (early stopping off)")
+    ap.add_argument("--content-threads", type=int, default=None,
+                    help="torch threads of the content models (default --threads; 1 is steadier on a shared machine)")
+    ap.add_argument("--skip", nargs="*", default=[], choices=["content2cf", "contrastive", "cmf"], help="content models not timed")
     args = ap.parse_args()
 
     import implicit
@@ -96,19 +101,51 @@ def main() -> None:
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
         print(f"| {factors} | {args.iterations} | {args.threads} | {seconds:.1f} | {seconds / args.iterations:.2f} | {rss:.2f} |")
     if args.content_dims:
-        from audiorec.models.content2cf import Content2CFSettings, fit_regression
+        time_content_models(model.items.numpy(), data, args)
 
-        rng = np.random.default_rng(1)
-        items = model.items.numpy()
-        print("\n| content2cf: content dims | hidden | factors | tracks | s / epoch |")
-        print("|---|---|---|---|---|")
-        for dim in args.content_dims:
-            content = rng.standard_normal((args.items, dim)).astype(np.float32)
+
+def time_content_models(items: np.ndarray, data, args: argparse.Namespace) -> None:
+    """Seconds per epoch of content2cf's regression and contrastive's projection (default
+    settings, early stopping off, the held-out loss included) onto the factors, per content
+    width; contrastive learns from the heard tracks only (an unheard track's factor is zero);
+    cmf: one alternating sweep (users, content map, items) with its default settings and the
+    factors of the iALS fit."""
+    import torch
+
+    from audiorec.models.cmf import CMFSettings
+    from audiorec.models.cmf import fit as fit_cmf
+    from audiorec.models.content2cf import Content2CFSettings, fit_regression
+    from audiorec.models.contrastive import ContrastiveSettings, fit_projection
+
+    torch.set_num_threads(args.content_threads or args.threads)
+    rng = np.random.default_rng(1)
+    heard = np.linalg.norm(items, axis=1) > 0
+    print(f"\ncontent models: {torch.get_num_threads()} torch thread(s)")
+    print("\n| model | content dims | hidden | batch | factors | tracks | s / epoch |")
+    print("|---|---|---|---|---|---|---|")
+    for dim in args.content_dims:
+        content = rng.standard_normal((args.items, dim)).astype(np.float32)
+        if "content2cf" not in args.skip:
             settings = Content2CFSettings(epochs=args.epochs, patience=args.epochs + 1)
             t = time.perf_counter()
             _, info = fit_regression(content, items, np.ones(args.items), settings, 0, torch.device("cpu"))
             seconds = (time.perf_counter() - t) / info["regression_epochs_run"]
-            print(f"| {dim} | {list(settings.hidden)} | {items.shape[1]} | {args.items} | {seconds:.2f} |")
+            row = ["content2cf", dim, list(settings.hidden), settings.batch_size, items.shape[1], args.items, f"{seconds:.2f}"]
+            print("| " + " | ".join(map(str, row)) + " |")
+        if "contrastive" not in args.skip:
+            settings = ContrastiveSettings(epochs=args.epochs, patience=args.epochs + 1)
+            t = time.perf_counter()
+            _, info = fit_projection(content[heard], items[heard], settings, 0, torch.device("cpu"))
+            seconds = (time.perf_counter() - t) / info["contrastive_epochs_run"]
+            row = ["contrastive", dim, list(settings.hidden), settings.batch_size, items.shape[1], int(heard.sum()), f"{seconds:.2f}"]
+            print("| " + " | ".join(map(str, row)) + " |")
+        if "cmf" not in args.skip:
+            settings = CMFSettings(factors=items.shape[1], iterations=1)
+            t = time.perf_counter()
+            fit_cmf(data, content, np.zeros(args.items, bool), settings, 0, torch.device("cpu"))
+            seconds = time.perf_counter() - t
+            row = ["cmf (1 sweep)", dim, "–", "–", items.shape[1], args.items, f"{seconds:.2f}"]
+            print("| " + " | ".join(map(str, row)) + " |")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ rule errata_report:
         ),
     params:
         pairs=lambda wc: errata_pairs(wc.dataset),
-        report=config["report"],
+        report=report_settings_params(),
         k=config["evaluation"]["k"],
     log:
         "logs/{dataset}/errata_report.log",

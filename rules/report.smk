@@ -160,7 +160,7 @@ rule report:
             labels={"figure": "accuracy vs novelty", "split": "test"},
         ),
     params:
-        report=config["report"],
+        report=report_settings_params(),
         k=config["evaluation"]["k"],
         dataset_format=lambda wc: dataset_spec(wc.dataset)["format"],
         # cold_items datasets are reported as a cold-start section (docs/beyond.md)
@@ -176,3 +176,38 @@ rule report:
         "../envs/core.yaml"
     script:
         "../scripts/report.py"
+
+
+rule gains:
+    """Each way of using content over its collaborative-only version (items: id; ials for
+    content2cf/contrastive), warm next to cold, with paired bootstrap intervals over users
+    (docs/report.md, "Gains"). Only for a warm dataset with a cold_items sibling."""
+    input:
+        unpack(gains_inputs),
+    output:
+        table=report(
+            f"{REPORT_DIR}/gains.csv",
+            caption="../report/gains.rst",
+            category="Gains",
+            labels={"table": "gains.csv"},
+        ),
+        figure=report(
+            f"{REPORT_DIR}/figures/gains.png",
+            caption="../report/gains.rst",
+            category="Gains",
+            labels={"figure": "gains over collaborative-only", "split": "test"},
+        ),
+    params:
+        k=config["evaluation"]["k"],
+        resamples=config["report"]["bootstrap_resamples"],
+        confidence=config["report"]["confidence"],
+        seed=config["report"]["seed"],
+        model_types={m: model_type(m) for m in MODELS},
+        model_ways={m: model_way(m) for m in MODELS},
+        backend_types={b: backend_spec(b)["type"] for b in BACKENDS},
+    log:
+        "logs/{dataset}/gains.log",
+    conda:
+        "../envs/core.yaml"
+    script:
+        "../scripts/gains.py"

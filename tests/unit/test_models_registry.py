@@ -65,7 +65,7 @@ def write_antipop(folder: Path) -> Path:
 
 def test_builtin_declarations_match_their_modules_and_the_schema_blocks():
     decls = registry.declarations()
-    assert list(decls) == ["artist_mean", "bert4rec", "content2cf", "ials", "knn", "pop", "sasrec", "shallow"]
+    assert list(decls) == ["artist_mean", "bert4rec", "cmf", "content2cf", "contrastive", "ials", "knn", "pop", "sasrec", "shallow"]
     schema = yaml.safe_load((ROOT / "schemas/config.schema.yaml").read_text())
     for decl in decls.values():
         assert callable(registry.builder(decl))

@@ -45,3 +45,13 @@ def test_per_user_figure_draws_hit_shares(tmp_path, monkeypatch):
     assert (tmp_path / "per_user.png").stat().st_size > 1000
     expected = {(int(f["hitrate"].sum()), 50, 0.9) for f in frames}
     assert set(drawn) == expected
+
+
+def test_per_user_figure_draws_a_backend_without_any_hit(tmp_path):
+    """At 0 hits of 3 users Wilson's lower end is 0 only up to rounding (5.6e-17 above): the
+    figure must still draw (matplotlib refuses a negative error bar)."""
+    frame = pl.DataFrame({"user_id": ["a", "b", "c"], "ndcg": [0.0] * 3, "recall": [0.0] * 3, "hitrate": [0.0] * 3})
+    frame = frame.with_columns(split=pl.lit("test"), model=pl.lit("knn"), backend=pl.lit("mfcc"))
+    catalogue = Catalogue(model_types={"knn": "knn"}, backend_types={"mfcc": "mfcc"})
+    figures.per_user_distributions(frame, ReportSettings(k=10), catalogue, "test", tmp_path / "per_user.png")
+    assert (tmp_path / "per_user.png").stat().st_size > 1000

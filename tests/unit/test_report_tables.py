@@ -175,3 +175,31 @@ def test_table3_items_column_names_the_way_each_run_used_content(tmp_path):
     assert _row(shallow, "Random")[2] == "id"  # the learned table, whatever the instance's mode
     assert _row(md.split("**KNN**")[1], "Random")[2] == "random"  # KNN's random vectors are fixed, not learned
     assert _row(md.split("**shallow_hybrid (ShallowNet)**")[1], "MFCC")[2] == "hybrid"
+
+
+def test_cold_report_shows_every_model_that_cannot_score_unseen_tracks_as_the_floor(tmp_path):
+    """Cold section: ials (none) and a learned `items: id` instance join pop as floors: labelled
+    "(floor)", every other model tested against each in the `floor` family; a warm report keeps
+    pop alone, unlabelled. content2cf's random backend is fixed noise (`random`, not `id`)."""
+    types = {"pop": "pop", "ials": "ials", "shallow_id": "shallow", "content2cf": "content2cf"}
+    runs = {"pop": ["none"], "ials": ["none"], "shallow_id": ["random"], "content2cf": ["mfcc", "random"]}
+    level = {("pop", "none"): 0.1, ("ials", "none"): 0.1, ("shallow_id", "random"): 0.1,
+             ("content2cf", "mfcc"): 0.4, ("content2cf", "random"): 0.1}  # fmt: skip
+    ways = {"pop": "", "ials": "", "shallow_id": "id", "content2cf": "content, standard, warm items: predicted"}
+    warm = Catalogue(model_types=types, backend_types={"mfcc": "mfcc"}, model_ways=ways)
+    cold = Catalogue(model_types=types, backend_types={"mfcc": "mfcc"}, model_ways=ways, floors=("pop", "ials", "shallow_id"))
+    averaged, summary, sig = _report_inputs(tmp_path, cold, runs, level)
+    floor = sig.filter((pl.col("family") == "floor") & (pl.col("test") == "paired_t") & (pl.col("metric") == "ndcg")
+                       & (pl.col("split") == "test"))  # fmt: skip
+    assert sorted(floor.select("model", "backend_a", "backend_b").rows()) == [
+        ("content2cf", b, f) for b in ("mfcc", "random") for f in ("ials", "pop", "shallow_id")
+    ]
+    md = table3(summary, sig, SETTINGS, cold, "test", with_reference=False)
+    for label in ("**Pop (floor)**", "**iALS (floor)**", "**shallow_id (ShallowNet) (floor)**"):
+        assert label in md
+    assert "**Content2CF**" in md and "(floor): cannot score" in md
+    assert _row(md.split("**Content2CF**")[1], "MFCC")[2] == "content, standard, warm items: predicted"
+    assert _row(md.split("**Content2CF**")[1], "Random")[2] == "random"
+    warm_sig = compare(averaged, summary, SETTINGS, warm)
+    assert set(warm_sig.filter(pl.col("family") == "floor")["backend_b"].to_list()) == {"pop"}
+    assert "(floor)" not in table3(summary, warm_sig, SETTINGS, warm, "test", with_reference=False)

@@ -10,7 +10,7 @@ from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.weightstats import DescrStatsW
 
-from audiorec.evaluation.stats import holm, mean_ci, paired_t_test, sign_flip_pvalues
+from audiorec.evaluation.stats import holm, mean_ci, paired_bootstrap_ci, paired_t_test, sign_flip_pvalues
 
 
 def test_mean_ci_matches_statsmodels():
@@ -119,3 +119,33 @@ def test_holm_matches_statsmodels():
         np.testing.assert_allclose(holm(p), expected)
     with pytest.raises(ValueError, match="NaN"):
         holm(np.array([0.1, np.nan]))
+
+
+def test_paired_bootstrap_ci_equals_a_straightforward_numpy_loop():
+    """One replicate at a time: draw n user indices, mean of a[idx] - b[idx]; percentiles."""
+    rng = np.random.default_rng(5)
+    a = rng.random(57)
+    b = a - 0.05 + 0.1 * rng.standard_normal(57)
+    got = paired_bootstrap_ci(a, b, resamples=700, confidence=0.9, rng=np.random.default_rng(11), chunk=64)
+    ref_rng = np.random.default_rng(11)
+    reps = []
+    for _ in range(700):
+        idx = ref_rng.integers(0, 57, size=57)
+        reps.append(np.mean(a[idx]) - np.mean(b[idx]))
+    assert got.mean_diff == pytest.approx(np.mean(a - b))
+    assert got.ci_low == pytest.approx(np.percentile(reps, 5), rel=1e-12)
+    assert got.ci_high == pytest.approx(np.percentile(reps, 95), rel=1e-12)
+    assert got.n == 57 and got.ci_low < got.mean_diff < got.ci_high
+    # with many users the interval is close to the t interval of the differences
+    big = rng.standard_normal(4000) + 0.2
+    t = paired_t_test(big, np.zeros_like(big))
+    boot = paired_bootstrap_ci(big, np.zeros_like(big), resamples=2000, rng=np.random.default_rng(0))
+    assert boot.ci_low == pytest.approx(t.ci_low, abs=0.01) and boot.ci_high == pytest.approx(t.ci_high, abs=0.01)
+
+
+def test_paired_bootstrap_ci_degenerate_inputs():
+    assert paired_bootstrap_ci(np.array([0.3]), np.array([0.1])).ci_low is None
+    same = paired_bootstrap_ci(np.full(5, 0.4), np.full(5, 0.4))
+    assert (same.mean_diff, same.ci_low, same.ci_high) == (0.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="equal length"):
+        paired_bootstrap_ci(np.zeros(3), np.zeros(4))

@@ -78,5 +78,6 @@ def test_beyond_accuracy_columns_groups_and_artist_split_without_retraining(tmp_
         "evaluate_beyond": 2 * n_runs,
         "evaluate_artists": n_runs,
         "report": 2,
+        "gains": 1,  # warm next to cold (its outputs sit in the removed warm report folder)
         "all": 1,
     }, plan

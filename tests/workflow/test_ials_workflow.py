@@ -47,40 +47,43 @@ def test_ials_beats_popularity_on_the_synthetic_warm_split(tmp_path):
     assert ndcg["ials"] > ndcg["pop"], ndcg
 
 
-def test_content2cf_builds_the_ials_run_first_and_reads_its_factors(tmp_path):
+@pytest.mark.parametrize("model", ["content2cf", "contrastive"])
+def test_content_models_build_the_ials_run_first_and_read_its_factors(tmp_path, model):
     write_inputs(tmp_path)
     config = {
         **CONFIG,
-        "models": {"ials": {"factors": 4, "iterations": 3}, "content2cf": {"hidden": [8], "epochs": 3, "random_baseline": False}},
+        "models": {"ials": {"factors": 4, "iterations": 3}, model: {"hidden": [8], "epochs": 3, "random_baseline": False}},
     }
-    target = "results/tiny/runs/content2cf/emb/seed0/recs_test.parquet"
+    target = f"results/tiny/runs/{model}/emb/seed0/recs_test.parquet"
     done = run_workflow(tmp_path, config, "--cores", "1", target, "--allowed-rules", "train", "train_baseline")
     assert planned_jobs(done.stdout + done.stderr) == {"train_baseline": 2}
-    info = json.loads((tmp_path / "results/tiny/runs/content2cf/emb/seed0/run.json").read_text())
-    assert info["model"] == "content2cf" and info["warm_items"] == "predicted"
+    info = json.loads((tmp_path / f"results/tiny/runs/{model}/emb/seed0/run.json").read_text())
+    assert info["model"] == model and info["warm_items"] == "predicted"
     # without an `ials` instance the config is refused up front, naming what to add
-    alone = {**CONFIG, "models": {"content2cf": {}}}
+    alone = {**CONFIG, "models": {model: {}}}
     out = run_workflow(tmp_path, alone, "-n", target, check=False)
     assert out.returncode != 0 and "Add `ials: {}` under `models:`" in out.stdout + out.stderr
 
 
 @pytest.mark.slow
-def test_content2cf_finds_cold_synthetic_tracks_from_audio_and_not_from_random_vectors(tmp_path):
-    """configs/cold_start.yaml's synthetic-cold, ials + content2cf only: the oracle and every
-    audio backend rank the cold tracks above random vectors and the ials floor (mean per-user
-    test NDCG@K)."""
+@pytest.mark.parametrize("model", ["content2cf", "contrastive", "cmf"])
+def test_content_models_find_cold_synthetic_tracks_from_audio_and_not_from_random_vectors(tmp_path, model):
+    """configs/cold_start.yaml's synthetic-cold, ials + one content model only: the oracle and
+    every audio backend rank the cold tracks above random vectors and the ials floor (mean
+    per-user test NDCG@K)."""
     from tests.workflow.test_cold_start import merged
 
     config = merged(yaml.safe_load((ROOT / "config.yaml").read_text()), yaml.safe_load((ROOT / "configs/cold_start.yaml").read_text()))
-    config["models"] = {"ials": config["models"]["ials"], "content2cf": config["models"]["content2cf"]}
+    config["models"] = {"ials": config["models"]["ials"], model: config["models"][model]}
     config.pop("layer_sweep", None)
     cold = next(d for d, spec in config["datasets"].items() if (spec.get("split") or {}).get("protocol") == "cold_items")
     backends = list(config["backends"])
-    runs = ["ials/none", "content2cf/random", *[f"content2cf/{b}" for b in backends]]
+    runs = ["ials/none", f"{model}/random", *[f"{model}/{b}" for b in backends]]
     files = [f"results/{cold}/runs/{run}/seed0/metrics_test.parquet" for run in runs]
     run_workflow(tmp_path, config, "--cores", "2", *files, timeout=3600)
     ndcg = {run: pl.read_parquet(tmp_path / f)["ndcg"].mean() for run, f in zip(runs, files, strict=True)}
-    floor = max(ndcg["ials/none"], ndcg["content2cf/random"])
+    print(model, ndcg)
+    floor = max(ndcg["ials/none"], ndcg[f"{model}/random"])
     for b in backends:
-        assert ndcg[f"content2cf/{b}"] > floor, ndcg
-    assert ndcg["content2cf/oracle"] > 2 * ndcg["content2cf/random"], ndcg
+        assert ndcg[f"{model}/{b}"] > floor, ndcg
+    assert ndcg[f"{model}/oracle"] > 2 * ndcg[f"{model}/random"], ndcg

@@ -95,6 +95,10 @@ def test_onion_2026_config_plans_both_protocols_probes_and_the_sweep(tmp_path):
             assert any(f"dataset={dataset},model={model}," in k for k in keys), (dataset, model)
     assert any(k.startswith("probe_report[") for k in keys)
     assert any(k.startswith("layer_sweep") for k in keys)
+    # the follow-up's contrastive approach, and the gains of every way of using content, warm next to cold
+    assert "contrastive" in config["models"] and any(k.startswith("gains[dataset=onion]") for k in keys), sorted(
+        k for k in keys if k.startswith("gains")
+    )
 
 
 def test_tuning_config_merges_into_the_default_and_plans_a_study_per_backend(tmp_path):

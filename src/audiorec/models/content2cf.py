@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from .base import Factors, Recommender
+from .cf_space import WARM_ITEMS, context_factors, mlp, place_items, warm_tracks
 from .data import SplitData
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ class Content2CFSettings:
         settings = cls(**values)
         if settings.loss not in ("mse", "listeners"):
             raise ValueError(f"models.<content2cf>.loss must be mse or listeners, got {settings.loss!r}")
-        if settings.warm_items not in ("own", "predicted"):
+        if settings.warm_items not in WARM_ITEMS:
             raise ValueError(f"models.<content2cf>.warm_items must be own or predicted, got {settings.warm_items!r}")
         if not 0 <= settings.val_share < 1:
             raise ValueError(f"models.<content2cf>.val_share must be in [0, 1), got {settings.val_share}")
@@ -63,13 +64,7 @@ class Content2CFSettings:
 
 def regressor(in_dim: int, out_dim: int, hidden: tuple[int, ...]) -> nn.Sequential:
     """An MLP (Linear+ReLU per hidden width, then Linear); `hidden: []` is linear regression."""
-    layers: list[nn.Module] = []
-    width = in_dim
-    for h in hidden:
-        layers += [nn.Linear(width, h), nn.ReLU()]
-        width = h
-    layers.append(nn.Linear(width, out_dim))
-    return nn.Sequential(*layers)
+    return mlp(in_dim, out_dim, hidden)
 
 
 class Unstandardize(nn.Module):
@@ -157,17 +152,6 @@ def fit_regression(
     return model, info
 
 
-def read_ials(path: str, data: SplitData) -> tuple[torch.Tensor, torch.Tensor]:
-    """(user factors, item factors) of an ials run's model.pt, checked to index the same users
-    and tracks as this run's split."""
-    saved = torch.load(path, weights_only=True)
-    if saved.get("model") != "ials" or "item_factors" not in saved.get("state", {}):
-        raise ValueError(f"{path}: not an ials run's model.pt (model {saved.get('model')!r}); content2cf reads the `ials` run")
-    if list(saved["user_ids"]) != list(data.user_ids) or list(saved["track_ids"]) != list(data.track_ids):
-        raise ValueError(f"{path}: its users/tracks are not this split's; re-run the ials job of this dataset")
-    return saved["state"]["user_factors"].float(), saved["state"]["item_factors"].float()
-
-
 class Content2CF(Recommender):
     def __init__(
         self, data: SplitData, vectors: np.ndarray, missing: np.ndarray, users: torch.Tensor, items: torch.Tensor,
@@ -175,18 +159,12 @@ class Content2CF(Recommender):
     ) -> None:
         if vectors.shape[0] != data.n_items or items.shape[0] != data.n_items:
             raise ValueError(f"content2cf: {vectors.shape[0]} vectors and {items.shape[0]} factors for {data.n_items} tracks")
-        listeners = np.bincount(data.train.indices, minlength=data.n_items)
-        warm = (listeners > 0) & ~missing
-        if not warm.any():
-            raise ValueError("content2cf: no track has both a train listen and a vector; nothing to learn from")
+        warm, listeners = warm_tracks(data, missing, "content2cf")
         weights = np.log1p(listeners[warm]) if settings.loss == "listeners" else np.ones(int(warm.sum()))
         model, info = fit_regression(vectors[warm], items.numpy()[warm], weights, settings, seed, device)
         with torch.no_grad():
             predicted = model(torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32)).to(device)).cpu()
-        predicted[torch.from_numpy(missing)] = 0.0  # never candidates; no made-up factor
-        if settings.warm_items == "own":
-            predicted[torch.from_numpy(warm)] = items[torch.from_numpy(warm)]
-        self.users, self.items = users.contiguous(), predicted.contiguous()
+        self.users, self.items = users.contiguous(), place_items(predicted, items, warm, missing, settings.warm_items)
         self.regression = model.cpu()
         self.run_info = {**info, "warm_items": settings.warm_items, "n_warm_items": int(warm.sum())}
 
@@ -200,11 +178,7 @@ class Content2CF(Recommender):
 
 def build(context: RunContext) -> Content2CF:
     """The registry's entry point (content2cf.yaml declares the type)."""
-    if context.vectors is None:
-        raise ValueError("content2cf needs item vectors (a backend, or `random`)")
-    if "ials" not in context.inputs:
-        raise ValueError("content2cf needs the `ials` run of its dataset and seed (declaration extra_inputs: ials)")
-    users, items = read_ials(context.inputs["ials"], context.data)
+    users, items = context_factors(context, "content2cf")
     return Content2CF(
         context.data, context.vectors.vectors, context.vectors.missing, users, items,
         Content2CFSettings.from_config(context.spec), context.seed, context.device,

@@ -6,7 +6,9 @@ Which comparisons, and which Holm families (documented in docs/report.md):
   has no `random`) the backend with the best *validation* mean of the same metric, or
   `report.baselines.<model>` where set.
 - `floor`: every backend of every model against each popularity model (`type: pop`),
-  the floor any recommender should clear.
+  the floor any recommender should clear; in a cold-item report also against every model
+  that cannot score an unseen track (`Catalogue.floors`: declaration
+  `scores_unseen_tracks: false`, e.g. ials, or `items: id`).
 - `pairs`: within a model, all unordered pairs of backends (exploratory).
 Holm's correction runs over each model × split × metric × test × family, so adding a
 backend to one model never changes another model's adjusted p-values, and the planned
@@ -32,6 +34,9 @@ log = logging.getLogger(__name__)
 TESTS = ("sign_flip", "paired_t")
 FAMILIES = ("baseline", "floor", "pairs")
 LEARNED_BASELINE = "random"
+# Model types whose `random` backend is fixed seeded vectors (content from noise), not a
+# learned per-track table: the tables' Items column says `random` for them, `id` for the rest.
+FIXED_RANDOM_TYPES = ("knn", "content2cf", "contrastive", "cmf")
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,7 @@ class ReportSettings:
     test: str = "sign_flip"
     baselines: dict[str, str] = field(default_factory=dict)
     mir_scores: str | None = None
+    bootstrap_resamples: int = 2000  # rule gains only (report/gains.py)
 
     @classmethod
     def from_config(cls, report: dict[str, Any], k: int) -> ReportSettings:
@@ -67,13 +73,19 @@ class Catalogue:
     backend_types: dict[str, str]
     # model -> how it uses content (its `items` mode, normalisation): the tables' "Items" column
     model_ways: dict[str, str] = field(default_factory=dict)
+    # model instances shown as the floor besides the pop types (a cold-item report: those that
+    # cannot score an unseen track; docs/report.md)
+    floors: tuple[str, ...] = ()
+
+    def is_floor(self, model: str) -> bool:
+        return self.model_types.get(model) == "pop" or model in self.floors
 
     def way(self, model: str, backend: str) -> str:
         """How a run used its items: on the `random` backend `id` (a learned model's table)
         or `random` (KNN's fixed vectors), else the model's way ("" without item vectors)."""
         way = self.model_ways.get(model, "")
         if backend == LEARNED_BASELINE and way:
-            return "random" if self.model_types.get(model) == "knn" else "id"
+            return "random" if self.model_types.get(model) in FIXED_RANDOM_TYPES else "id"
         return way
 
     def backend_type(self, backend: str) -> str:
@@ -200,7 +212,7 @@ def _plan(
 ) -> list[list[_Comparison]]:
     """The comparisons of each model × split (one sign-flip batch each)."""
     pop_models = sorted(
-        (m for m in averaged["model"].unique().to_list() if catalogue.model_types.get(m) == "pop"),
+        (m for m in averaged["model"].unique().to_list() if catalogue.is_floor(m)),
         key=catalogue.model_key,
     )
     batches = []
@@ -217,7 +229,7 @@ def _plan(
             for pop in pop_models:
                 vecs = _vectors(averaged, pop, split)
                 if len(vecs) != 1:
-                    raise ValueError(f"popularity model {pop} has {len(vecs)} backends on {split}; expected `none`")
+                    raise ValueError(f"floor model {pop} has {len(vecs)} backends on {split}; expected one (`none` or `random`)")
                 floors[pop] = next(iter(vecs.values()))
             backends = sorted(own, key=catalogue.backend_key)
             batch = []
@@ -230,7 +242,7 @@ def _plan(
                         for b in backends
                         if b != baseline
                     ]
-                if "floor" in families:
+                if "floor" in families and model not in pop_models:
                     batch += [
                         _Comparison(model, split, metric, b, pop, "floor", vec[b] - floors[pop][metric].to_numpy())
                         for pop in floors

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import polars as pl
@@ -75,6 +75,10 @@ def build_report(
     beyond.csv, groups.csv, groups_significance.csv and the accuracy-vs-novelty figure are
     written (docs/report.md); `artist_files` add the artist groups of a cold-item split.
     """
+    cold = (protocol or {}).get("protocol") == "cold_items"
+    if cold and (protocol or {}).get("floor_models"):
+        # a model that cannot score an unseen track is the floor of the cold section (docs/report.md)
+        catalogue = replace(catalogue, floors=tuple(protocol["floor_models"]))
     per_user = load_per_user(run_metrics)
     log.info("read %d per-user rows from %d run files", len(per_user), len(run_metrics))
     metrics = METRICS
@@ -85,7 +89,6 @@ def build_report(
     significance = compare(averaged, summary, settings, catalogue, metrics)
     log.info("%d metric rows, %d test rows", len(summary), len(significance))
     mir = read_mir_scores(settings.mir_scores)
-    cold = (protocol or {}).get("protocol") == "cold_items"
     with_reference = dataset_format == "music4all-onion" and not cold
 
     runs = read_runs(run_infos or [])

@@ -29,9 +29,10 @@ def cold_start_intro(protocol: Mapping[str, Any], k: int) -> str:
         "val/test ask only for those *cold* tracks (test-period pairs new to the user, by users present in "
         f"train). Each top-{k} list ranks {pool}; the tracks a user is known to have heard (known.parquet) are never recommended. "
         "KNN scores cold tracks by their audio vectors directly, the Shallow Net and BERT4Rec through their "
-        "frozen content projection, content2cf by the iALS factor their audio vector predicts. `pop` gives every "
-        "cold track zero popularity, iALS a zero factor, and the `random` backend "
-        "has no content for them (their vectors were never trained): those rows are the floor, what a "
+        "frozen content projection, content2cf by the iALS factor their audio vector predicts, contrastive by "
+        "their audio's projection into the iALS space. `pop` gives every "
+        "cold track zero popularity, iALS a zero factor, and the `random` backend of a learned model (`items: id`) "
+        "has no content for them (their vectors were never trained): those rows are the floor (marked), what a "
         "recommender without audio can do here. The split's catalogue counts are the `catalogue` rows of "
         "stats.csv (Table 2 below)."
     )

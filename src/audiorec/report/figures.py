@@ -32,9 +32,10 @@ def _colours(backends: list[str]) -> dict[str, tuple[float, ...]]:
 
 
 def _models(frame: pl.DataFrame, catalogue: Catalogue) -> tuple[list[str], list[str]]:
-    """(recommender models, popularity models) in config order."""
+    """(recommender models, floor models: pop, and in a cold report those that cannot score an
+    unseen track) in config order."""
     models = sorted(frame["model"].unique().to_list(), key=catalogue.model_key)
-    pops = [m for m in models if catalogue.model_types.get(m) == "pop"]
+    pops = [m for m in models if catalogue.is_floor(m)]
     return [m for m in models if m not in pops] or pops, pops if len(pops) < len(models) else []
 
 
@@ -161,9 +162,10 @@ def _hit_shares(ax, own: pl.DataFrame, backends, colours, settings: ReportSettin
         n = values.size
         share = float(values.mean())
         low, high = wilson_interval(int(round(share * n)), n, settings.confidence)
-        ax.errorbar(
-            share, y, xerr=[[share - low], [high - share]], fmt="o", color=colours[backend], capsize=3, ms=5
-        )
+        # clamped: at 0 hits Wilson's lower end is 0 only up to rounding (1e-17 above the share),
+        # and a seed-averaged share may sit just outside the interval of its rounded count
+        xerr = [[max(share - low, 0.0)], [max(high - share, 0.0)]]
+        ax.errorbar(share, y, xerr=xerr, fmt="o", color=colours[backend], capsize=3, ms=5)
     ax.set_yticks(range(len(shown)), [backend_label(b, catalogue) for b in shown], fontsize=7)
     ax.set_ylim(-0.6, len(shown) - 0.4)
     ax.invert_yaxis()

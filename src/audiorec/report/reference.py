@@ -17,7 +17,7 @@ import polars as pl
 # Display names of model and backend types, as the paper writes them.
 MODEL_NAMES = {
     "pop": "Pop", "knn": "KNN", "shallow": "ShallowNet", "bert4rec": "BERT4Rec", "sasrec": "SASRec",
-    "ials": "iALS", "content2cf": "Content2CF",  # labels of their declarations (models/*.yaml)
+    "ials": "iALS", "content2cf": "Content2CF", "contrastive": "Contrastive", "cmf": "CMF",  # labels of their declarations (models/*.yaml)
 }
 BACKEND_NAMES = {
     "random": "Random",

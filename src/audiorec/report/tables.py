@@ -78,7 +78,8 @@ def table3(
     for model in models:
         backends = sorted(part.filter(pl.col("model") == model)["backend"].unique().to_list(), key=catalogue.backend_key)
         for i, backend in enumerate(backends):
-            row = [f"**{model_label(model, catalogue)}**" if i == 0 else "", backend_label(backend, catalogue)]
+            floor = " (floor)" if model in catalogue.floors else ""
+            row = [f"**{model_label(model, catalogue)}{floor}**" if i == 0 else "", backend_label(backend, catalogue)]
             if ways:
                 row.append(catalogue.way(model, backend) or "–")
             for metric in TABLE3_METRICS:
@@ -117,6 +118,12 @@ def table3(
         f"{HIGHER}/{LOWER}: significantly higher/lower than the model's baseline ({BASELINE}) by the "
         f"{test_name}, Holm-adjusted p < {settings.alpha} within model × split × metric.",
     ]
+    if catalogue.floors:
+        notes.append(
+            "(floor): cannot score a track nobody played in train (popularity, iALS, `items: id`): what a "
+            "recommender without audio does with cold tracks; every other row is tested against each floor "
+            "(family `floor` of significance.csv)."
+        )
     if reference is not None:
         notes.append(
             "(paper): Tamm & Aljanaki (RecSys 2024), Table 3, test split of Music4All-Onion at K=50; "
