@@ -63,6 +63,10 @@ def recbole_worker(spec_path: str) -> None:
     from recbole.utils import init_seed
 
     spec = json.loads(Path(spec_path).read_text())
+    # Importing recbole.model.sequential_recommender runs its sine.py, which switches autograd's
+    # anomaly detection on for the whole process (a debugging mode: a stack trace per op, a NaN
+    # check per backward). It changes no number, only the time: off unless asked for.
+    torch.autograd.set_detect_anomaly(bool(spec.get("recbole_detect_anomaly", False)))
     sasrec = spec["model"] == "sasrec"
     arrays = np.load(spec["arrays"])
     indptr, indices = arrays["indptr"], arrays["indices"]
@@ -203,7 +207,8 @@ def recbole_worker(spec_path: str) -> None:
 
 
 def ours(
-    data, hidden: int, epochs: int, timing_steps: int, threads: int, seed: int, precision: str = "fp32", model_name: str = "bert4rec"
+    data, hidden: int, epochs: int, timing_steps: int, threads: int, seed: int, precision: str = "fp32", model_name: str = "bert4rec",
+    max_len: int = HYPER["max_len"],
 ) -> dict:
     import torch
 
@@ -212,10 +217,11 @@ def ours(
 
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
+    hyper = {**HYPER, "max_len": max_len}
     if model_name == "sasrec":
-        model = SASRec(data, None, hidden_size=hidden, precision=precision, **{k: v for k, v in HYPER.items() if k not in ("lr", "mask_prob")})
+        model = SASRec(data, None, hidden_size=hidden, precision=precision, **{k: v for k, v in hyper.items() if k not in ("lr", "mask_prob")})
     else:
-        model = Bert4Rec(data, None, hidden_size=hidden, precision=precision, **{k: v for k, v in HYPER.items() if k != "lr"})
+        model = Bert4Rec(data, None, hidden_size=hidden, precision=precision, **{k: v for k, v in hyper.items() if k != "lr"})
     optimizer = torch.optim.Adam(model.parameters(), lr=HYPER["lr"])
     records = []
     for epoch in range(1, epochs + 1):
@@ -256,8 +262,15 @@ def main() -> None:
     parser.add_argument("--model", default="bert4rec", choices=["bert4rec", "sasrec"])
     parser.add_argument("--scale", default="default", choices=["default", "paper"])
     parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--ours-epochs", type=int, default=None, help="our model's epochs (default: --epochs, matched)")
+    parser.add_argument("--skip-recbole", action="store_true", help="run ours only (e.g. a longer run beside a matched one)")
     parser.add_argument("--timing-steps", type=int, default=0, help="only time this many steps per epoch (no quality)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--max-len", type=int, default=HYPER["max_len"], help="longest sequence, both sides (300: the paper's)")
+    parser.add_argument(
+        "--recbole-detect-anomaly", action="store_true",
+        help="leave on autograd's anomaly detection, which importing RecBole 1.2.1's sequential models switches on (its sine.py)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--recbole-python", default="/work/venvs/recbole/bin/python")
     parser.add_argument("--precision", nargs="+", default=["fp32"], choices=["fp32", "bf16"], help="our BERT4Rec's matmul precision(s)")
@@ -273,7 +286,8 @@ def main() -> None:
         sys.path[:0] = [str(HERE), str(HERE.parent / "src")]
         data = _load(spec["scale"])
         result = ours(
-            data, spec["hidden"], spec["epochs"], spec["timing_steps"], spec["threads"], spec["seed"], spec["precision"], spec["model"]
+            data, spec["hidden"], spec["ours_epochs"] or spec["epochs"], spec["timing_steps"], spec["threads"], spec["seed"], spec["precision"], spec["model"],
+            spec["max_len"],
         )
         Path(spec["result"]).write_text(json.dumps(result))
         return
@@ -289,12 +303,13 @@ def main() -> None:
             val_users=data.parts["val"].users, test_users=data.parts["test"].users,
         )
         common = {
-            **HYPER, "hidden": hidden, "epochs": args.epochs, "timing_steps": args.timing_steps, "threads": args.threads,
+            **HYPER, "max_len": args.max_len, "ours_epochs": args.ours_epochs, "recbole_detect_anomaly": args.recbole_detect_anomaly, "hidden": hidden, "epochs": args.epochs, "timing_steps": args.timing_steps, "threads": args.threads,
             "seed": args.seed, "n_items": data.n_items, "model": args.model, "workdir": tmp, "arrays": str(Path(tmp) / "split.npz"), "scale": args.scale,
         }
         results = {}
         variants = [(f"ours ({p})", sys.executable, "--ours-only", p) for p in args.precision]
-        for name, python, flag, precision in [*variants, ("recbole", args.recbole_python, "--worker", "fp32")]:
+        sides = [*variants] + ([] if args.skip_recbole else [("recbole", args.recbole_python, "--worker", "fp32")])
+        for name, python, flag, precision in sides:
             tag = name.replace(" ", "_").replace("(", "").replace(")", "")
             spec_path = Path(tmp) / f"{tag}.json"
             spec_path.write_text(json.dumps({**common, "precision": precision, "result": str(Path(tmp) / f"{tag}.result.json")}))
@@ -305,7 +320,11 @@ def main() -> None:
                 raise SystemExit(f"{name} failed:\n{proc.stderr[-6000:]}")
             results[name] = json.loads((Path(tmp) / f"{tag}.result.json").read_text())
             results[name]["wall_s"] = time.perf_counter() - started
-    report = {"model": args.model, "scale": args.scale, "hidden": hidden, "threads": args.threads, "epochs": args.epochs, "timing_steps": args.timing_steps}
+    report = {
+        "model": args.model, "scale": args.scale, "hidden": hidden, "max_len": args.max_len, "threads": args.threads,
+        "recbole_detect_anomaly": args.recbole_detect_anomaly,
+        "epochs": args.epochs, "ours_epochs": args.ours_epochs or args.epochs, "timing_steps": args.timing_steps,
+    }
     for name, res in results.items():
         secs = [e["seconds"] / e["steps"] * res["steps_per_epoch"] for e in res["epochs"]]
         entry = {
@@ -317,11 +336,11 @@ def main() -> None:
         if not args.timing_steps:
             entry.update(quality(data, res["epochs"]))
         report[name] = entry
-    report["speedup"] = {n: report["recbole"]["epoch_s_median"] / report[n]["epoch_s_median"] for n, *_ in variants}
+    report["speedup"] = {n: report["recbole"]["epoch_s_median"] / report[n]["epoch_s_median"] for n, *_ in variants if "recbole" in report}
     out.write_text(json.dumps(report, indent=2))
     print(f"| | time/epoch{' (extrapolated)' if args.timing_steps else ''} | peak RSS | best epoch | val HR@50 | val NDCG@50 | test HR@50 | test NDCG@50 |")
     print("|---|---|---|---|---|---|---|---|")
-    for name in [*(n for n, *_ in variants), "recbole"]:
+    for name in [n for n, *_ in sides]:
         r = report[name]
         q = r.get("best")
         cells = (

@@ -147,3 +147,26 @@ def test_log_popularity_bias_init_starts_at_the_popularity_ranking():
     assert not zero.bias.detach().any()
     with pytest.raises(ValueError, match="bias_init"):
         SASRec(data, None, hidden_size=8, max_len=4, output_bias=True, bias_init="pop")
+
+
+def test_target_window_trains_only_the_latest_positions():
+    """`target_window: W` keeps the labels of each training row's latest W positions and
+    ignores the rest (hand-computed on a 29- and a 3-track user); the inputs and the default
+    (every position) are unchanged."""
+    long = [f"t{i:03d}" for i in range(30)]
+    data = sequences_split({"a": long[:-1], "b": long[:3]}, val={"a": ["t029"]})
+    every = SASRec(data, None, hidden_size=8, max_len=12, dropout=0.0)
+    inputs, labels = every.training_batch(np.array([0, 1]))
+    assert every.target_window is None
+    assert labels[0].tolist() == list(range(17, 29))  # a: the latest 13 tracks shifted by one
+    assert labels[1].tolist() == [IGNORE] * 10 + [1, 2]  # b: t000 -> t001 -> t002, padding ignored
+    window = SASRec(data, None, hidden_size=8, max_len=12, dropout=0.0, target_window=3)
+    inputs_w, labels_w = window.training_batch(np.array([0, 1]))
+    np.testing.assert_array_equal(inputs_w, inputs)
+    assert labels_w[0].tolist() == [IGNORE] * 9 + [26, 27, 28]
+    assert labels_w[1].tolist() == [IGNORE] * 10 + [1, 2]  # fewer real targets than the window: all kept
+    # a window at least as wide as the batch changes nothing
+    wide = SASRec(data, None, hidden_size=8, max_len=12, dropout=0.0, target_window=12)
+    np.testing.assert_array_equal(wide.training_batch(np.array([0, 1]))[1], labels)
+    with pytest.raises(ValueError, match="target_window"):
+        SASRec(data, None, hidden_size=8, max_len=12, target_window=0)

@@ -20,7 +20,7 @@ something, or its softmax is 0/0 and the NaN reaches real positions through the 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -35,6 +35,14 @@ class SASRec(SequentialRecommender):
     name = "sasrec"
     n_special = 1  # [PAD]
 
+    def __init__(self, *args: Any, target_window: int | None = None, **kwargs: Any) -> None:
+        """`target_window`: train the next-track loss only at the latest `target_window`
+        positions of each training sequence (None: at every position, the usual SASRec)."""
+        super().__init__(*args, **kwargs)
+        if target_window is not None and target_window < 1:
+            raise ValueError(f"sasrec: target_window must be a positive integer or null, got {target_window!r}")
+        self.target_window = target_window
+
     def attention_mask(self, tokens: torch.Tensor) -> torch.Tensor:
         """[B * heads, L, L] bool, True = may not attend: a later position, or padding other
         than the position itself."""
@@ -47,10 +55,13 @@ class SASRec(SequentialRecommender):
 
     def training_batch(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(inputs, labels) [B, W]: each user's latest max_len + 1 tracks shifted by one;
-        a label is IGNORE where it or its input is padding."""
+        a label is IGNORE where it or its input is padding, and before the latest
+        `target_window` positions."""
         window = self.window(users, self.max_len + 1)
         inputs, targets = window[:, :-1], window[:, 1:]
         labels = np.where((inputs == self.pad) | (targets == self.pad), IGNORE, targets)
+        if self.target_window is not None and self.target_window < labels.shape[1]:
+            labels[:, : labels.shape[1] - self.target_window] = IGNORE
         return inputs, labels
 
     def sequences(self, users: np.ndarray) -> np.ndarray:
@@ -80,4 +91,5 @@ class SASRec(SequentialRecommender):
 def build(context: RunContext) -> SASRec:
     """The registry's entry point (sasrec.yaml declares the type)."""
     vectors = None if context.vectors is None else context.vectors.vectors
-    return SASRec(context.data, vectors, **sequential_settings(context))
+    window = context.spec.get("target_window")
+    return SASRec(context.data, vectors, target_window=None if window is None else int(window), **sequential_settings(context))
