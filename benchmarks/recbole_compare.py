@@ -175,7 +175,10 @@ def recbole_worker(spec_path: str) -> None:
 
     epochs = []
     steps_done = 0
+    started = time.perf_counter()
     for epoch in range(spec["epochs"]):
+        if spec.get("max_seconds") and time.perf_counter() - started > spec["max_seconds"]:
+            break  # the time bound: the report compares both sides over the epochs run here
         model.train()
         start = time.perf_counter()
         steps = 0
@@ -250,10 +253,14 @@ def quality(data, records: list[dict]) -> dict:
     def metrics(part, items) -> dict:
         top = TopK(users=data.parts[part].users, items=np.asarray(items), scores=np.zeros(np.shape(items), dtype=np.float32))
         m = ranking_metrics(hit_matrix(top, data.parts[part].relevant), torch.from_numpy(data.parts[part].n_relevant), K)
-        return {"hr": float(m["hitrate"].mean()), "ndcg": float(m["ndcg"].mean())}
+        return {"hr": float(m["hitrate"].mean()), "ndcg": float(m["ndcg"].mean()), "ndcg_per_user": m["ndcg"].tolist()}
 
     per_epoch = [{"epoch": r["epoch"], "val": metrics("val", r["val"]), "test": metrics("test", r["test"])} for r in records]
     best = max(per_epoch, key=lambda e: e["val"]["ndcg"])
+    for e in per_epoch:  # per-user values only at the best epoch (the paired test), not for every epoch
+        if e is not best:
+            for part in ("val", "test"):
+                e[part].pop("ndcg_per_user")
     return {"best": best, "curve": [(e["epoch"], round(e["val"]["ndcg"], 4)) for e in per_epoch]}
 
 
@@ -270,6 +277,10 @@ def main() -> None:
     parser.add_argument(
         "--recbole-detect-anomaly", action="store_true",
         help="leave on autograd's anomaly detection, which importing RecBole 1.2.1's sequential models switches on (its sine.py)",
+    )
+    parser.add_argument(
+        "--recbole-max-seconds", type=float, default=0,
+        help="start no RecBole epoch after this many seconds; quality then compares both sides over the epochs RecBole ran",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--recbole-python", default="/work/venvs/recbole/bin/python")
@@ -303,7 +314,8 @@ def main() -> None:
             val_users=data.parts["val"].users, test_users=data.parts["test"].users,
         )
         common = {
-            **HYPER, "max_len": args.max_len, "ours_epochs": args.ours_epochs, "recbole_detect_anomaly": args.recbole_detect_anomaly, "hidden": hidden, "epochs": args.epochs, "timing_steps": args.timing_steps, "threads": args.threads,
+            **HYPER, "max_len": args.max_len, "ours_epochs": args.ours_epochs, "recbole_detect_anomaly": args.recbole_detect_anomaly,
+            "max_seconds": args.recbole_max_seconds, "hidden": hidden, "epochs": args.epochs, "timing_steps": args.timing_steps, "threads": args.threads,
             "seed": args.seed, "n_items": data.n_items, "model": args.model, "workdir": tmp, "arrays": str(Path(tmp) / "split.npz"), "scale": args.scale,
         }
         results = {}
@@ -325,6 +337,9 @@ def main() -> None:
         "recbole_detect_anomaly": args.recbole_detect_anomaly,
         "epochs": args.epochs, "ours_epochs": args.ours_epochs or args.epochs, "timing_steps": args.timing_steps,
     }
+    # same epochs on both sides: a time-bounded RecBole run cuts the comparison to the epochs it ran
+    n_epochs = min(len(res["epochs"]) for res in results.values())
+    report["epochs_compared"] = n_epochs
     for name, res in results.items():
         secs = [e["seconds"] / e["steps"] * res["steps_per_epoch"] for e in res["epochs"]]
         entry = {
@@ -334,7 +349,7 @@ def main() -> None:
             "peak_rss_mb": res["peak_rss_mb"],
         }
         if not args.timing_steps:
-            entry.update(quality(data, res["epochs"]))
+            entry.update(quality(data, res["epochs"][:n_epochs]))
         report[name] = entry
     report["speedup"] = {n: report["recbole"]["epoch_s_median"] / report[n]["epoch_s_median"] for n, *_ in variants if "recbole" in report}
     out.write_text(json.dumps(report, indent=2))
@@ -348,6 +363,14 @@ def main() -> None:
             if q else "- | - | - | - | -"
         )
         print(f"| {name} | {r['epoch_s_median']:.1f} s | {r['peak_rss_mb']:,.0f} MB | {cells} |")
+    if "recbole" in report and not args.timing_steps:
+        for n, *_ in variants:  # paired over the same test users: ours minus RecBole at each side's best val epoch
+            diff = np.subtract(report[n]["best"]["test"]["ndcg_per_user"], report["recbole"]["best"]["test"]["ndcg_per_user"])
+            se = diff.std(ddof=1) / np.sqrt(len(diff))
+            report.setdefault("paired_test_ndcg", {})[n] = {"mean_diff": float(diff.mean()), "se": float(se), "t": float(diff.mean() / se)}
+            print(f"{n} - recbole, test NDCG@50 per user: {diff.mean():+.4f} (SE {se:.4f}, t {diff.mean() / se:.2f}, {len(diff)} users)")
+        out.write_text(json.dumps(report, indent=2))
+    print(f"epochs compared: {report['epochs_compared']}")
     print("\nspeed-up per epoch: " + ", ".join(f"{n} {x:.1f}x" for n, x in report["speedup"].items()))
 
 
