@@ -35,13 +35,18 @@ class SASRec(SequentialRecommender):
     name = "sasrec"
     n_special = 1  # [PAD]
 
-    def __init__(self, *args: Any, target_window: int | None = None, **kwargs: Any) -> None:
-        """`target_window`: train the next-track loss only at the latest `target_window`
-        positions of each training sequence (None: at every position, the usual SASRec)."""
+    def __init__(self, *args: Any, target_window: int | None = None, targets_ahead: int = 1, **kwargs: Any) -> None:
+        """`target_window`: train the loss only at the latest `target_window` positions of
+        each training sequence (None: at every position, the usual SASRec). `targets_ahead`:
+        each position predicts each of the next `targets_ahead` tracks, one cross-entropy
+        term per target (1: the next track only, the usual SASRec)."""
         super().__init__(*args, **kwargs)
         if target_window is not None and target_window < 1:
             raise ValueError(f"sasrec: target_window must be a positive integer or null, got {target_window!r}")
+        if targets_ahead < 1:
+            raise ValueError(f"sasrec: targets_ahead must be a positive integer, got {targets_ahead!r}")
         self.target_window = target_window
+        self.targets_ahead = targets_ahead
 
     def attention_mask(self, tokens: torch.Tensor) -> torch.Tensor:
         """[B * heads, L, L] bool, True = may not attend: a later position, or padding other
@@ -54,14 +59,22 @@ class SASRec(SequentialRecommender):
         return blocked.repeat_interleave(self.n_heads, dim=0)
 
     def training_batch(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(inputs, labels) [B, W]: each user's latest max_len + 1 tracks shifted by one;
-        a label is IGNORE where it or its input is padding, and before the latest
+        """(inputs [B, W], labels): each user's latest max_len + 1 tracks shifted by one.
+        labels [B, W] with `targets_ahead` 1, else [B, W, targets_ahead] (the k-th column:
+        the track k steps after the input; a position near the end has fewer). A label is
+        IGNORE where it or its input is padding, past the end, or before the latest
         `target_window` positions."""
         window = self.window(users, self.max_len + 1)
-        inputs, targets = window[:, :-1], window[:, 1:]
-        labels = np.where((inputs == self.pad) | (targets == self.pad), IGNORE, targets)
-        if self.target_window is not None and self.target_window < labels.shape[1]:
-            labels[:, : labels.shape[1] - self.target_window] = IGNORE
+        inputs = window[:, :-1]
+        width = inputs.shape[1]
+        ahead = []
+        for k in range(1, self.targets_ahead + 1):
+            targets = np.full_like(inputs, self.pad)
+            targets[:, : max(0, width + 1 - k)] = window[:, k:]
+            ahead.append(np.where((inputs == self.pad) | (targets == self.pad), IGNORE, targets))
+        labels = ahead[0] if self.targets_ahead == 1 else np.stack(ahead, axis=2)
+        if self.target_window is not None and self.target_window < width:
+            labels[:, : width - self.target_window] = IGNORE
         return inputs, labels
 
     def sequences(self, users: np.ndarray) -> np.ndarray:
@@ -71,7 +84,10 @@ class SASRec(SequentialRecommender):
     def loss(self, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         with self.autocast():
             items = self.item_matrix()
-            return self.output_loss(self.encode(inputs, items), items, labels)
+            hidden = self.encode(inputs, items)
+            if labels.dim() == 3:  # several targets per position: the same hidden state for each
+                hidden = hidden.unsqueeze(2).expand(-1, -1, labels.shape[2], -1)
+            return self.output_loss(hidden, items, labels)
 
     def batch_loss(self, users: np.ndarray, rng: np.random.Generator) -> torch.Tensor | None:
         inputs, labels = self.training_batch(users)
@@ -92,4 +108,7 @@ def build(context: RunContext) -> SASRec:
     """The registry's entry point (sasrec.yaml declares the type)."""
     vectors = None if context.vectors is None else context.vectors.vectors
     window = context.spec.get("target_window")
-    return SASRec(context.data, vectors, target_window=None if window is None else int(window), **sequential_settings(context))
+    return SASRec(
+        context.data, vectors, target_window=None if window is None else int(window),
+        targets_ahead=int(context.spec.get("targets_ahead", 1)), **sequential_settings(context),
+    )
