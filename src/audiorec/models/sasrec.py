@@ -13,6 +13,11 @@ targets (all but the first); in prediction the latest `max_len` tracks are the i
 input position is therefore the same position embedding in both, and it is the one a
 user's ranking vector is read from.
 
+Two settings change which targets carry the loss, and nothing else: `targets_ahead` k trains
+each position on each of the next k tracks (one cross-entropy term per target, the same hidden
+state; PinnerFormer's dense all-action loss, Pancha et al., KDD 2022), `target_window` W only
+the latest W positions of each sequence. Both default to the usual SASRec (k = 1, every position).
+
 Padding never attends and is never attended to: a real position may attend to itself and to
 earlier real positions only; a padding position attends to itself alone (it must attend to
 something, or its softmax is 0/0 and the NaN reaches real positions through the values).
