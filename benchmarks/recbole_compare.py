@@ -3,6 +3,9 @@
     python benchmarks/recbole_compare.py [--model bert4rec|sasrec] [--scale default] [--epochs 40]
         [--threads 2] [--recbole-python /work/venvs/recbole/bin/python] [--out benchmarks/out/recbole_default.json]
     python benchmarks/recbole_compare.py --scale paper --timing-steps 4    # time only, extrapolated
+    python benchmarks/recbole_compare.py --model sasrec --max-len 50 --epochs 12 --recbole-max-seconds 3600
+        # quality at a shorter max length, RecBole's run bounded in time (both sides compared
+        # over the epochs RecBole ran); --ours-epochs N --skip-recbole: ours alone, longer
 
 RecBole (https://github.com/RUCAIBox/RecBole, `pip install torch==2.13.0 recbole` in its own
 venv) runs in a subprocess of that venv; nothing of it is imported here. Both models learn
@@ -25,6 +28,11 @@ train position (every prefix of the user's latest tracks, at most 300 long, with
 after it: its usual data augmentation, written as a benchmark file): both see every
 next-track target once per epoch. At paper size (timing only) only the rows of the timed
 steps are written; the epoch is extrapolated to one row per train position.
+
+RecBole 1.2.1's `recbole.model.sequential_recommender` package imports its SINE model, whose
+module switches autograd's anomaly detection on for the whole process: every RecBole
+sequential model then trains in that debugging mode (~1.5-2x slower per step here, the
+numbers unchanged). The worker switches it off again unless `--recbole-detect-anomaly`.
 
 Evaluation is ours for both: each epoch, every val user's scores over all tracks (RecBole:
 `full_sort_predict`), train tracks removed, top-50, `ranking_metrics`; the reported quality
