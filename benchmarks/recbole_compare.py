@@ -31,7 +31,7 @@ steps are written; the epoch is extrapolated to one row per train position.
 
 RecBole 1.2.1's `recbole.model.sequential_recommender` package imports its SINE model, whose
 module switches autograd's anomaly detection on for the whole process: every RecBole
-sequential model then trains in that debugging mode (~1.5-2x slower per step here, the
+sequential model then trains in that debugging mode (slower per step: benchmarks/RESULTS.md; the
 numbers unchanged). The worker switches it off again unless `--recbole-detect-anomaly`.
 
 Evaluation is ours for both: each epoch, every val user's scores over all tracks (RecBole:
