@@ -14,6 +14,7 @@ report: "report/workflow.rst"
 
 include: "rules/common.smk"
 include: "rules/errata_config.smk"
+include: "rules/tuning_config.smk"
 include: "rules/data.smk"
 include: "rules/split.smk"
 include: "rules/embed.smk"
@@ -22,6 +23,7 @@ include: "rules/report.smk"
 include: "rules/analysis.smk"
 include: "rules/errata.smk"
 include: "rules/probes.smk"
+include: "rules/tuning.smk"
 
 
 rule all:

@@ -492,6 +492,7 @@ def all_targets():
         targets += layer_sweep_targets(dataset)
         targets += errata_targets(dataset)
         targets += probe_targets(dataset)
+        targets += tuning_targets(dataset)  # rules/tuning_config.smk
     return targets
 
 

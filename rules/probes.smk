@@ -23,7 +23,9 @@ rule probe:
         "logs/{dataset}/probe/{backend}.log",
     benchmark:
         "results/{dataset}/benchmarks/probe/{backend}.tsv"
-    threads: 1
+    # worker processes for the outer folds of every layer (one BLAS thread each): the results do
+    # not depend on it; with --cores 2 the jobs run one after another, each on both cores
+    threads: 2
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=lambda wc, attempt: 60 * attempt,

@@ -14,6 +14,7 @@
 rule train:
     input:
         unpack(model_extra_inputs),  # the model type's declared extra_inputs, by name
+        unpack(tuned_input),  # a tuned model's best settings (tuning.smk); none otherwise
         train="results/{dataset}/split/train.parquet",
         val="results/{dataset}/split/val.parquet",
         test="results/{dataset}/split/test.parquet",

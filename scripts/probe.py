@@ -8,11 +8,12 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # noqa: F821
 from audiorec.probes.fit import ProbeSettings  # noqa: E402
 from audiorec.probes.job import ProbeJob, run_probe_job  # noqa: E402
 from audiorec.probes.labels import LabelSettings  # noqa: E402
-from audiorec.runtime import set_threads, setup_logging  # noqa: E402
+from audiorec.runtime import setup_logging  # noqa: E402
 
 sm = snakemake  # noqa: F821
 setup_logging(sm.log[0])
-set_threads(sm.threads)
+# no set_threads: the job's `threads` are its worker processes, each holding BLAS to one thread
+# (audiorec.probes.workers), and it needs no torch (set_threads would import it: ~1 s a job)
 cfg = dict(sm.params.probes)
 tasks = cfg.get("tasks")
 run_probe_job(
@@ -33,6 +34,8 @@ run_probe_job(
         seed=int(cfg["seed"]),
         alphas=tuple(float(a) for a in cfg["alphas"]),
         classifier=cfg["classifier"],
+        mlp_hidden=int(cfg["mlp_hidden"]),
     ),
     backend=sm.wildcards.backend,
+    workers=sm.threads,  # outer folds in parallel processes (audiorec.probes.workers)
 )

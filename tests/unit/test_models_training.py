@@ -83,3 +83,22 @@ def test_epoch_seeds_differ_per_epoch_and_seed():
     seeds = {training.epoch_seed(s, e) for s in range(3) for e in range(1, 50)}
     assert len(seeds) == 3 * 49
     assert np.all(np.array(list(seeds)) >= 0)
+
+
+def test_on_validation_sees_every_epochs_metrics_and_can_stop_the_run(monkeypatch):
+    """The hook hyperparameter search prunes with (audiorec.tuning.objective)."""
+    scripted(monkeypatch, [0.1, 0.2, 0.3, 0.4])
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def hook(epoch, val):
+        seen.append((epoch, val["ndcg"]))
+        if epoch == 2:
+            raise Stop
+
+    model = Counter()
+    with pytest.raises(Stop):
+        fit(model, DATA, TrainSettings(epochs=4, patience=10), seed=0, on_validation=hook)
+    assert seen == [(1, 0.1), (2, 0.2)] and model.weight.item() == 2.0

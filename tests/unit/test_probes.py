@@ -78,7 +78,7 @@ def _labelled(kind: str, n: int, d: int, seed: int) -> tuple[np.ndarray, np.ndar
     return x, y, rng.standard_normal((15, d)) * 2
 
 
-def _sklearn_logistic(kind: str, x: np.ndarray, y: np.ndarray, x_te: np.ndarray, alpha: float, **fit: float) -> np.ndarray:
+def _sklearn_logistic(kind: str, x: np.ndarray, y: np.ndarray, x_te: np.ndarray, alpha: float, **fit: float | str) -> np.ndarray:
     """The probe's old formulation: scikit-learn on the standardised rows themselves."""
     scaler = StandardScaler().fit(x)
     a, b = scaler.transform(x), scaler.transform(x_te)
@@ -109,20 +109,21 @@ def test_logistic_at_default_tolerance_stays_near_the_optimum_like_the_raw_fit()
     fast = predictions_path("single", x, y, truth, x_te, settings.alphas, settings)
     for alpha, pred in fast.items():
         optimum = _sklearn_logistic("single", x, y, x_te, alpha, tol=1e-10, max_iter=100_000)
-        raw = _sklearn_logistic("single", x, y, x_te, alpha, max_iter=settings.max_iter)
+        raw = _sklearn_logistic("single", x, y, x_te, alpha, max_iter=settings.max_iter)  # the old probe: lbfgs, raw rows
         raw_error = np.abs(raw - optimum).max()
         assert np.abs(pred - optimum).max() <= max(2 * raw_error, 1e-3)
 
 
 def test_logistic_on_rows_of_full_rank_is_the_raw_fit_itself() -> None:
     """Where the rows span every direction nothing is rotated: the default-tolerance fit is
-    scikit-learn's on the standardised rows, to rounding."""
+    scikit-learn's (same solver) on the standardised rows, to rounding."""
     rng = np.random.default_rng(8)
     x, x_te = rng.standard_normal((80, 6)) * [1, 2, 3, 4, 5, 6], rng.standard_normal((10, 6))
     y = (x[:, 0] + x[:, 1] + rng.standard_normal(80) > 0).astype(np.int64) + (x[:, 2] > 2)
     settings = ProbeSettings(alphas=(10.0,))
     pred = predictions_path("single", x, y, np.eye(3)[y], x_te, settings.alphas, settings, BasisCache())[10.0]
-    np.testing.assert_allclose(pred, _sklearn_logistic("single", x, y, x_te, 10.0, max_iter=settings.max_iter), atol=1e-12)
+    expected = _sklearn_logistic("single", x, y, x_te, 10.0, max_iter=settings.max_iter, solver=settings.solver)
+    np.testing.assert_allclose(pred, expected, atol=1e-12)
 
 
 def test_basis_keeps_exactly_the_directions_the_rows_span() -> None:

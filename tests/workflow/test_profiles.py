@@ -12,7 +12,7 @@ from tests.conftest import ROOT, run_workflow
 from tests.workflow.workflow_runs import PlannedJob, parse_plan
 
 PROFILE = ROOT / "profiles" / "slurm"
-GPU_RULES = {"train", "embed_shard_gpu"}
+GPU_RULES = {"train", "embed_shard_gpu", "tune"}
 #: run on the submitting host (a dry run cannot show it; test_slurm.py checks it on a cluster)
 LOCAL_RULES = {"fetch_weights"}
 
@@ -26,6 +26,8 @@ def settings() -> dict:
 def jobs(tmp_path_factory: pytest.TempPathFactory) -> list[PlannedJob]:
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     config["backends"]["mert_cpu"] = {"type": "mert", "device": "cpu"}
+    # tuning on, so that the tuning rules are planned too (a study per backend of shallow)
+    config["tuning"] = {"budget": 2, "models": {"shallow": {"lr": [1e-4, 1e-2, "log"]}}}
     work = tmp_path_factory.mktemp("profile_plan")
     proc = run_workflow(work, config, "-n", "--workflow-profile", str(PROFILE))
     planned = parse_plan(proc.stdout + proc.stderr)
@@ -48,6 +50,7 @@ def test_gpus_go_exactly_to_the_gpu_rules(jobs: list[PlannedJob]) -> None:
     # networks on a GPU node; MFCC, the oracle and a network pinned to the CPU on a CPU node
     assert backends == {"musicnn": "embed_shard_gpu", "oracle": "embed_shard", "mfcc": "embed_shard", "mert_cpu": "embed_shard"}
     assert {job.wildcards["model"] for job in jobs if job.rule == "train"} == {"shallow", "bert4rec"}
+    assert {job.wildcards["backend"] for job in jobs if job.rule == "tune"} == {"oracle", "mfcc", "musicnn", "mert_cpu", "random"}
 
 
 def test_every_job_asks_for_its_threads_as_cpus(jobs: list[PlannedJob], settings: dict) -> None:

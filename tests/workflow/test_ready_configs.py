@@ -95,3 +95,22 @@ def test_onion_2026_config_plans_both_protocols_probes_and_the_sweep(tmp_path):
             assert any(f"dataset={dataset},model={model}," in k for k in keys), (dataset, model)
     assert any(k.startswith("probe_report[") for k in keys)
     assert any(k.startswith("layer_sweep") for k in keys)
+
+
+def test_tuning_config_merges_into_the_default_and_plans_a_study_per_backend(tmp_path):
+    """configs/tuning.yaml as docs/models.md runs it (merged into config.yaml): one study per tuned
+    model x backend (random included), the tuned runs, the tuning report; its tuned models are
+    copies of config.yaml's (so the report pairs them with their untuned twins)."""
+    (tmp_path / "config.yaml").write_text((ROOT / "config.yaml").read_text())
+    path = ROOT / "configs" / "tuning.yaml"
+    keys = plan_keys(plan(tmp_path, None, "--configfile", str(path)))
+    tuning = yaml.safe_load(path.read_text())
+    default = yaml.safe_load((ROOT / "config.yaml").read_text())
+    backends = [*default["backends"], "random"]
+    for model in tuning["tuning"]["models"]:
+        twin = tuning["models"][model]["type"]
+        assert {k: v for k, v in tuning["models"][model].items() if k != "type"} == default["models"][twin]
+        for backend in backends:
+            assert f"tune[dataset=synthetic,model={model},backend={backend}]" in keys
+            assert f"train[dataset=synthetic,model={model},backend={backend},seed=0]" in keys
+    assert "tuning_report[dataset=synthetic]" in keys

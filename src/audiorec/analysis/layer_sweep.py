@@ -36,12 +36,23 @@ import torch
 
 from ..evaluation.metrics import per_user_metrics
 from ..evaluation.ranking import recommendations_frame
-from ..extraction.store import LayerInfo, read_attrs, read_embeddings, read_layer_info, read_layers
+from ..extraction.store import (
+    LayerInfo,
+    read_attrs,
+    read_embeddings,
+    read_layer_info,
+    read_layers,
+)
 from ..io import write_parquet, write_text
 from ..models.base import NeuralRecommender
 from ..models.data import SplitData, load_split, read_part
 from ..models.item_vectors import align_embeddings, load_layer_stack
-from ..models.items import WEIGHTED_ITEM_MODES, ItemSettings, normalize_vectors, prepare_content
+from ..models.items import (
+    WEIGHTED_ITEM_MODES,
+    ItemSettings,
+    normalize_vectors,
+    prepare_content,
+)
 from ..models.registry import declaration
 from ..models.run import RUN_SELECTION_KEYS, build_model, layer_weights, pick_device
 from ..models.training import TrainSettings, fit

@@ -20,14 +20,14 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import polars as pl  # noqa: E402
+import matplotlib.pyplot as plt
+import polars as pl
 
-from ..evaluation.metric_names import METRICS  # noqa: E402
-from ..evaluation.stats import mean_ci, paired_t_test  # noqa: E402
-from ..io import atomic_path, write_csv, write_text  # noqa: E402
-from ..report.aggregate import Catalogue  # noqa: E402
-from ..report.tables import backend_label, model_label  # noqa: E402
+from ..evaluation.metric_names import METRICS
+from ..evaluation.stats import mean_ci, paired_t_test
+from ..io import atomic_path, write_csv, write_text
+from ..report.aggregate import Catalogue
+from ..report.tables import backend_label, model_label
 
 log = logging.getLogger(__name__)
 

@@ -164,7 +164,11 @@ class ClapBackend(Backend):
         return self._resolve(with_weights=True, local_files_only=False, cache_dir=cache_dir).manifest()
 
     def load(self, device: Any, precision: str = "fp32") -> None:
-        from transformers import ClapAudioModelWithProjection, ClapConfig, ClapFeatureExtractor
+        from transformers import (
+            ClapAudioModelWithProjection,
+            ClapConfig,
+            ClapFeatureExtractor,
+        )
 
         check_precision(precision, self.type_name)
         resolved = load_resolved(lambda offline: self._resolve(with_weights=True, local_files_only=offline), self.weights_dir)

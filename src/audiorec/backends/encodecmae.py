@@ -23,13 +23,19 @@ from typing import Any
 import torch
 
 from .base import BackendError, LayerMeans, MissingWeightsError, TransformerStack
-from .encodecmae_net import HOP_LENGTH, SAMPLE_RATE, TRAINING_ONLY, EncodecMAE, architecture_from_state
+from .encodecmae_net import (
+    HOP_LENGTH,
+    SAMPLE_RATE,
+    TRAINING_ONLY,
+    EncodecMAE,
+    architecture_from_state,
+)
 from .hf_common import (
     ResolvedWeights,
     check_precision,
     embed_with_hidden_states,
-    load_state_dict,
     load_resolved,
+    load_state_dict,
     load_strict,
     resolve_hub_or_local,
     spec_bool,
@@ -52,7 +58,7 @@ WINDOW_SECONDS = 4.0
 def gin_settings(text: str) -> dict[str, Any]:
     """The few settings of upstream's config.gin this implementation depends on, read as text
     (never executed). Refuses encoder options it does not implement."""
-    macros = dict(re.findall(r"^\s*([A-Z][A-Z0-9_]*)\s*=\s*([^\s#]+)", text, flags=re.M))
+    macros = dict(re.findall(r"^\s*([A-Z][A-Z0-9_]*)\s*=\s*([^\s#]+)", text, flags=re.MULTILINE))
 
     def value(raw: str) -> str:
         raw = raw.strip().strip("'\"")
@@ -131,7 +137,7 @@ class EncodecMAEBackend(TransformerStack):
                 resolved = self._resolve(local_files_only=True)
                 try:
                     raw = torch.load(str(resolved.files["model.pt"]), map_location="cpu", weights_only=True, mmap=True)
-                except Exception as err:  # noqa: BLE001 - named with the file and the fix
+                except Exception as err:
                     raise BackendError(f"backend {self.type_name}: cannot read {resolved.files['model.pt']} with weights_only=True: {err}") from err
                 arch = architecture_from_state(raw.get("state_dict", raw))
                 self._sizes_cache = (arch["num_layers"], arch["model_dim"])

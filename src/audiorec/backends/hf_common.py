@@ -123,7 +123,11 @@ def resolve_hub_or_local(
             "like 'owner/name'. Fix `weights:` in config.yaml."
         )
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+    )
 
     offline = is_offline(local_files_only)
     files = {}
@@ -195,7 +199,7 @@ def load_state_dict(path: Path, *, backend: str, safe_globals: Iterable[Any] = (
     try:
         with torch.serialization.safe_globals(list(safe_globals)):
             return torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - re-raised with the file and the fix
+    except Exception as err:
         raise BackendError(
             f"backend {backend}: cannot read {path} as a plain-tensor checkpoint "
             f"(torch.load weights_only=True refused it: {err}). The workflow never unpickles code from a "

@@ -150,7 +150,7 @@ class JukeboxBackend(Backend):
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(path.name + ".part")
             log.info("jukebox: downloading %s%s to %s", REMOTE_PREFIX, name, path)
-            urllib.request.urlretrieve(REMOTE_PREFIX + name, tmp)  # noqa: S310 - fixed https URL
+            urllib.request.urlretrieve(REMOTE_PREFIX + name, tmp)
             tmp.replace(path)
         return {"weights": self.weights, "revision": "openai-5b", "files": {k: str(v) for k, v in files.items()}}
 
@@ -184,7 +184,7 @@ class JukeboxBackend(Backend):
         top_prior.prior.only_encode = True
         for model, name in ((top_prior, "prior_level_2.pth.tar"), (vqvae, "vqvae.pth.tar")):
             checkpoint = load_state_dict(files[name], backend=self.type_name, safe_globals=[Hyperparams])
-            state = {k[7:] if k.startswith("module.") else k: v for k, v in checkpoint["model"].items()}
+            state = {k.removeprefix("module."): v for k, v in checkpoint["model"].items()}
             missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
             if unexpected or [k for k in missing if not k.endswith(("_cache", "cached_k", "cached_v"))]:
                 raise BackendError(

@@ -23,14 +23,20 @@ from .hf_common import (
     autocast,
     check_precision,
     embed_with_hidden_states,
-    load_state_dict,
     load_resolved,
+    load_state_dict,
     load_strict,
     read_json,
     resolve_hub_or_local,
     spec_bool,
 )
-from .musicfm_net import HOP_LENGTH, SAMPLE_RATE, Conv2dSubsampling, MusicFM, architecture_from_state
+from .musicfm_net import (
+    HOP_LENGTH,
+    SAMPLE_RATE,
+    Conv2dSubsampling,
+    MusicFM,
+    architecture_from_state,
+)
 from .wav2vec_family import rename_checkpoint_keys
 
 log = logging.getLogger(__name__)
@@ -120,7 +126,7 @@ class MusicFMBackend(TransformerStack):
             # mmap: reading the shapes does not load 1.3 GB
             try:
                 raw = torch.load(str(file), map_location="cpu", weights_only=True, mmap=True)
-            except Exception as err:  # noqa: BLE001 - named with the file and the fix
+            except Exception as err:
                 raise BackendError(f"backend {self.type_name}: cannot read {file} with weights_only=True: {err}") from err
             state = raw.get("state_dict", raw)
             self._arch = architecture_from_state(rename_checkpoint_keys(state, ("model.",)))

@@ -170,7 +170,9 @@ class MusicFM(nn.Module):
         stats: Mapping[str, float] | None = None,
     ) -> None:
         super().__init__()
-        from transformers.models.wav2vec2_conformer.modeling_wav2vec2_conformer import Wav2Vec2ConformerEncoder
+        from transformers.models.wav2vec2_conformer.modeling_wav2vec2_conformer import (
+            Wav2Vec2ConformerEncoder,
+        )
 
         self.preprocessor_melspec_2048 = MelSTFT(n_fft=n_fft, n_mels=n_mels)
         self.quantizer_melspec_2048_0 = RandomProjectionQuantizer(n_mels * 4, codebook_dim, codebook_size)

@@ -32,7 +32,13 @@ import torch
 from ..audio.mel import MelSpectrogram, log_compress
 from .base import Backend, BackendError, LayerMeans
 from .musicnn_net import PATCH_FRAMES, VARIANTS, MusiCNN, state_dict_from_checkpoint
-from .musicnn_weights import CHECKPOINT_PREFIX, DEFAULT_WEIGHTS_DIR, WHEEL_SHA256, fetch_variant, variant_dir
+from .musicnn_weights import (
+    CHECKPOINT_PREFIX,
+    DEFAULT_WEIGHTS_DIR,
+    WHEEL_SHA256,
+    fetch_variant,
+    variant_dir,
+)
 from .tf_bundle import TensorBundle
 
 log = logging.getLogger(__name__)

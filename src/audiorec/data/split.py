@@ -868,4 +868,4 @@ def write_split(
 
 
 # Registers the `cold_items` protocol in PROTOCOLS (it builds on the definitions above).
-from audiorec.data import split_cold  # noqa: E402, F401
+from audiorec.data import split_cold  # noqa: F401

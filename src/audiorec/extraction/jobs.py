@@ -18,7 +18,14 @@ from ..runtime import progress
 from .device import plan_run
 from .engine import Extractor, TooManyFailures
 from .gather import GatherSummary, gather, write_failures_csv
-from .shards import ShardSummary, allowed_failures, content_spec, resume_dir, run_shard, shard_inputs
+from .shards import (
+    ShardSummary,
+    allowed_failures,
+    content_spec,
+    resume_dir,
+    run_shard,
+    shard_inputs,
+)
 from .tracks import build_track_index, summarize
 from .weights import fetch_weights, weights_dir_for
 

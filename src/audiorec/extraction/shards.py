@@ -31,7 +31,15 @@ from .. import __version__
 from ..io import atomic_path
 from .engine import Extractor, TooManyFailures, describe_failures
 from .records import EmbedResult, Failure, TrackRef
-from .store import STRING_DTYPE, EmbeddingWriter, _decode, _strings, _write_extras, read_failures, read_silent
+from .store import (
+    STRING_DTYPE,
+    EmbeddingWriter,
+    _decode,
+    _strings,
+    _write_extras,
+    read_failures,
+    read_silent,
+)
 
 log = logging.getLogger(__name__)
 

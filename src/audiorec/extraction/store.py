@@ -223,6 +223,12 @@ def read_embeddings(path: str | os.PathLike[str]) -> tuple[list[str], np.ndarray
     return ids, emb
 
 
+def read_track_ids(path: str | os.PathLike[str]) -> list[str]:
+    """Track ids in file order (the rows of /embeddings and /layers), without reading any vector."""
+    with h5py.File(path, "r") as f:
+        return _decode(f["track_ids"][()])
+
+
 def read_attrs(path: str | os.PathLike[str]) -> dict[str, Any]:
     with h5py.File(path, "r") as f:
         out = {}

@@ -38,7 +38,12 @@ import torch
 from torch import nn
 
 from .data import SplitData
-from .item_vectors import ItemVectors, load_item_vectors, load_layer_stack, random_item_vectors
+from .item_vectors import (
+    ItemVectors,
+    load_item_vectors,
+    load_layer_stack,
+    random_item_vectors,
+)
 from .layer_mix import LayerMix
 
 ITEM_MODES = ("content", "finetune", "id", "hybrid", "matched_random")

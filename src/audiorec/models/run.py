@@ -31,6 +31,7 @@ from .item_vectors import ItemVectors
 from .items import ItemInput, ItemSettings, item_vectors_for
 from .registry import RunContext, builder, declaration
 from .training import FitResult, TrainSettings, evaluate_part, fit
+from .tuned import TUNED_INPUT, apply_tuned
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +144,9 @@ def train_run(
     `model_dirs`: folders of model types declared outside the package."""
     started = time.perf_counter()
     spec = {key: value for key, value in spec.items() if key not in RUN_SELECTION_KEYS}
+    # a tuned model: its tuning job's best settings replace the configured ones (models.tuned)
+    spec, tuned = apply_tuned(spec, paths.extra)
+    extra = {name: path for name, path in paths.extra.items() if name != TUNED_INPUT}
     kind = spec["type"]
     decl = declaration(kind, model_dirs)
     split = load_split(paths.train, paths.val, paths.test, paths.catalogue, paths.known)
@@ -157,7 +161,7 @@ def train_run(
     if n_missing:
         data = split.for_vectors(~vectors.missing)
     torch.manual_seed(seed)
-    model = build_model(spec, backend, data, vectors, seed, paths.extra, model_dirs)
+    model = build_model(spec, backend, data, vectors, seed, extra, model_dirs)
     items = ItemSettings.from_config(spec, backend) if decl.reads_embeddings else None
     info: dict[str, Any] = {
         "model": kind,
@@ -180,6 +184,8 @@ def train_run(
         **missing_vector_info(split, data, n_missing),
         **getattr(model, "run_info", {}),  # what a model type reports of itself (artist_mean)
     }
+    if tuned:
+        info["tuned_settings"] = tuned
     if isinstance(model, NeuralRecommender):
         device = pick_device(spec.get("device", "auto"))
         model.to(device)

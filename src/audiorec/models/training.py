@@ -86,10 +86,13 @@ def fit(
     checkpoint: str | os.PathLike[str] | None = None,
     fingerprint: str = "",
     on_epoch_end: Callable[[int], None] | None = None,
+    on_validation: Callable[[int, dict[str, float]], None] | None = None,
 ) -> FitResult:
     """Train until the validation metric stops improving or the epochs run out; leave the
     model at its best epoch. `on_epoch_end(epoch)` runs after each checkpoint (tests use it
-    to simulate a crash)."""
+    to simulate a crash); `on_validation(epoch, val_metrics)` gets every epoch's validation
+    metrics after it, so a caller may stop the run by raising (hyperparameter search prunes
+    hopeless trials this way: audiorec.tuning.objective)."""
     if settings.metric not in METRICS:
         raise ValueError(f"unknown early-stopping metric {settings.metric!r}; choose one of {METRICS}")
     optimizer = torch.optim.Adam(model.optimizer_groups(settings.lr), lr=settings.lr)
@@ -155,6 +158,8 @@ def fit(
             _save_checkpoint(ckpt, fingerprint, model, optimizer, scheduler, state)
         if on_epoch_end is not None:
             on_epoch_end(epoch)
+        if on_validation is not None:
+            on_validation(epoch, val)
         if state["stopped"]:
             log.info("early stop after epoch %d: no %s improvement for %d epochs", epoch, settings.metric, settings.patience)
     model.load_saved_state(state["best_state"])

@@ -20,15 +20,15 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import polars as pl  # noqa: E402
-from scipy.stats import kendalltau, spearmanr  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import polars as pl
+from scipy.stats import kendalltau, spearmanr
 
-from ..io import atomic_path, write_csv, write_text  # noqa: E402
-from ..report.collect import load_per_user, seed_average  # noqa: E402
-from ..report.reference import read_mir_scores  # noqa: E402
-from .metrics import PRIMARY, scores  # noqa: E402
+from ..io import atomic_path, write_csv, write_text
+from ..report.collect import load_per_user, seed_average
+from ..report.reference import read_mir_scores
+from .metrics import PRIMARY, scores
 
 log = logging.getLogger(__name__)
 

@@ -19,18 +19,25 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from pathlib import Path
+from functools import partial
 
 import numpy as np
 import polars as pl
 
-from ..extraction.store import read_attrs, read_embeddings, read_layer_info, read_layers
+from ..extraction.store import (
+    read_attrs,
+    read_embeddings,
+    read_layer_info,
+    read_layers,
+    read_track_ids,
+)
 from ..io import write_csv, write_parquet, write_text
-from .fit import BasisCache, ProbeSettings, run_probe, truth_matrix
+from .fit import ProbeSettings, assemble, outer_splits, truth_matrix
 from .labels import LabelSettings, Task, load_tasks, track_groups
 from .metrics import METRICS, scores
+from .workers import PreparedTask, run_units
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +47,13 @@ EMBEDDING_LAYER = "embedding"
 
 
 @dataclass(frozen=True)
-class VectorSet:
+class VectorSource:
+    """One vector set to probe, loaded only when a worker needs it (one layer in memory at a time)."""
+
     name: str  # layer name
     index: int | None  # position in /layers; None for the mean or random vectors
     configured: bool  # the vector the recommenders use (`layer:` of the backend)
-    track_ids: list[str]
-    vectors: np.ndarray
+    load: Callable[[], np.ndarray]  # the vectors [N, D], rows in the job's track order
 
 
 def configured_layer_name(setting: object, names: list[str]) -> str:
@@ -61,37 +69,50 @@ def configured_layer_name(setting: object, names: list[str]) -> str:
         raise ValueError(f"the cache's layer attribute {text!r} names none of its layers {names}") from None
 
 
-def cached_vector_sets(path: str | os.PathLike[str]) -> Iterator[VectorSet]:
-    """Every cached layer (one at a time), then `/embeddings` itself where it is none of them (`mean`)."""
+def cached_vector_sources(path: str | os.PathLike[str]) -> tuple[list[str], list[VectorSource]]:
+    """The cache's track ids (shared by all its layers) and every cached layer, then `/embeddings`
+    itself where it is none of them (`mean`)."""
     info = read_layer_info(path)
     configured = configured_layer_name(read_attrs(path).get("layer"), info.names)
-    for index, name in enumerate(info.names):
-        ids, vectors = read_layers(path, index)
-        yield VectorSet(name, index, name == configured, ids, vectors)
+    ids = read_track_ids(path)
+    sources = [
+        VectorSource(name, index, name == configured, partial(_read_layer, str(path), index))
+        for index, name in enumerate(info.names)
+    ]
     if configured not in info.names:
-        ids, vectors = read_embeddings(path)
-        yield VectorSet(configured, None, True, ids, vectors)
+        sources.append(VectorSource(configured, None, True, partial(_read_embeddings, str(path))))
+    return ids, sources
 
 
-def random_vector_set(tracks_path: str | os.PathLike[str], dim: int, seed: int) -> VectorSet:
+def _read_layer(path: str, index: int) -> np.ndarray:
+    return read_layers(path, index)[1]
+
+
+def _read_embeddings(path: str) -> np.ndarray:
+    return read_embeddings(path)[1]
+
+
+def random_vector_source(tracks_path: str | os.PathLike[str], dim: int, seed: int) -> tuple[list[str], VectorSource]:
     """Seeded standard-normal vectors for every track the index could decode."""
     tracks = pl.read_parquet(tracks_path)
     if "status" in tracks.columns:
         tracks = tracks.filter(pl.col("status") == "ok")
     ids = sorted(tracks["track_id"].cast(pl.String).to_list())
-    rng = np.random.default_rng(seed)
-    return VectorSet(RANDOM, None, True, ids, rng.standard_normal((len(ids), dim)).astype(np.float32))
+    vectors = np.random.default_rng(seed).standard_normal((len(ids), dim)).astype(np.float32)
+    return ids, VectorSource(RANDOM, None, True, lambda: vectors)
 
 
-def _align(vectors: VectorSet, task: Task) -> tuple[Task, np.ndarray]:
-    """The task restricted to tracks that have a vector, and their vectors in the task's order."""
-    row = {t: i for i, t in enumerate(vectors.track_ids)}
+def _prepare(task: Task, all_ids: list[str], group_of: dict[str, str], settings: ProbeSettings) -> PreparedTask:
+    """The task restricted to tracks that have a vector, their rows, groups and outer folds."""
+    row = {t: i for i, t in enumerate(all_ids)}
     keep = np.asarray([t in row for t in task.track_ids], dtype=bool)
     if not keep.all():
         log.info("task %s: %d labelled track(s) have no vector in this cache; left out", task.name, int((~keep).sum()))
     ids = [t for t, k in zip(task.track_ids, keep) if k]
     sub = Task(task.name, task.kind, task.source, ids, task.y[keep], task.classes)
-    return sub, vectors.vectors[[row[t] for t in ids]]
+    groups = np.asarray([group_of.get(t, f"track:{t}") for t in ids], dtype=object)
+    rows = np.asarray([row[t] for t in ids], dtype=np.int64)
+    return PreparedTask(sub, rows, groups, truth_matrix(sub), outer_splits(sub, groups, settings))
 
 
 @dataclass(frozen=True)
@@ -106,16 +127,17 @@ class ProbeJob:
     random_dim: int = 128
 
 
-def run_probe_job(job: ProbeJob, labels: LabelSettings, settings: ProbeSettings, backend: str) -> None:
+def run_probe_job(job: ProbeJob, labels: LabelSettings, settings: ProbeSettings, backend: str, workers: int = 1) -> None:
+    """Probe every vector set of the job on every task; `workers` processes share the outer
+    folds (`audiorec.probes.workers`; the outputs do not depend on their number)."""
     started = time.perf_counter()
     if job.embeddings is None:
         if job.tracks is None:
             raise ValueError("the random probe needs the track index (tracks.parquet)")
-        sets: Iterator[VectorSet] = iter([random_vector_set(job.tracks, job.random_dim, settings.seed)])
+        all_ids, source = random_vector_source(job.tracks, job.random_dim, settings.seed)
+        sources = [source]
     else:
-        sets = cached_vector_sets(job.embeddings)
-    first = next(sets)
-    all_ids = first.track_ids
+        all_ids, sources = cached_vector_sources(job.embeddings)
     tasks = load_tasks(job.dataset_dir, job.dataset_format, all_ids, labels)
     if not tasks:
         raise ValueError(
@@ -124,17 +146,18 @@ def run_probe_job(job: ProbeJob, labels: LabelSettings, settings: ProbeSettings,
         )
     groups_all, group_kind = track_groups(job.dataset_dir, all_ids)
     group_of = dict(zip(all_ids, groups_all))
+    prepared = [_prepare(task, all_ids, group_of, settings) for task in tasks]
+    folds = run_units([s.load for s in sources], prepared, settings, workers)
     score_rows: list[dict] = []
     pred_frames: list[pl.DataFrame] = []
     timings: dict[str, float] = {}
-    for vectors in _chain(first, sets):
-        t0 = time.perf_counter()
-        cache = BasisCache()  # tasks on the same tracks share folds, hence decompositions
-        for task in tasks:
-            sub, x = _align(vectors, task)
-            groups = np.asarray([group_of.get(t, f"track:{t}") for t in sub.track_ids], dtype=object)
-            result = run_probe(x, sub, groups, settings, cache)
-            pooled = scores(sub.kind, truth_matrix(sub), result.pred)
+    for v, vectors in enumerate(sources):
+        timings[vectors.name] = 0.0
+        for t, task in enumerate(prepared):
+            sub = task.task
+            result = assemble(sub, task.splits, folds[v, t])
+            timings[vectors.name] += sum(f.seconds for f in folds[v, t])
+            pooled = scores(sub.kind, task.truth, result.pred)
             for metric in METRICS[sub.kind]:
                 per_fold = np.asarray([fs[metric] for fs in result.fold_scores], dtype=np.float64)
                 finite = per_fold[np.isfinite(per_fold)]
@@ -149,26 +172,19 @@ def run_probe_job(job: ProbeJob, labels: LabelSettings, settings: ProbeSettings,
                 })
             pred_frames.append(pl.DataFrame({
                 "layer": vectors.name, "task": sub.name, "track_id": sub.track_ids, "fold": result.fold,
-                "truth": truth_matrix(sub).astype(np.float32).tolist(),
+                "truth": task.truth.astype(np.float32).tolist(),
                 "pred": result.pred.astype(np.float32).tolist(),
             }, schema={"layer": pl.String, "task": pl.String, "track_id": pl.String, "fold": pl.Int64,
                        "truth": pl.List(pl.Float32), "pred": pl.List(pl.Float32)}))
-        timings[vectors.name] = round(time.perf_counter() - t0, 3)
-        log.info("layer %s: %d task(s) probed in %.1f s (%d decompositions, %d reused)", vectors.name, len(tasks),
-                 timings[vectors.name], cache.misses, cache.hits)
-        cache.clear()
+        timings[vectors.name] = round(timings[vectors.name], 3)
+        log.info("layer %s: %d task(s) probed in %.1f s of worker time", vectors.name, len(tasks), timings[vectors.name])
     write_csv(pl.DataFrame(score_rows), job.scores)
     write_parquet(pl.concat(pred_frames), job.predictions)
     info = {
         "backend": backend, "embeddings": job.embeddings, "groups": group_kind,
-        "n_groups": int(len(set(groups_all))), "tasks": {t.name: {"kind": t.kind, "source": t.source, "tracks": len(t.track_ids), "classes": t.classes} for t in tasks},
-        "layers": list(timings), "seconds_per_layer": timings, "seconds": round(time.perf_counter() - started, 3),
+        "n_groups": len(set(groups_all)), "tasks": {t.name: {"kind": t.kind, "source": t.source, "tracks": len(t.track_ids), "classes": t.classes} for t in tasks},
+        "layers": list(timings), "seconds_per_layer": timings, "workers": workers, "seconds": round(time.perf_counter() - started, 3),
         "settings": {**asdict(settings), **{f"labels_{k}": v for k, v in asdict(labels).items()}},
     }
     write_text(json.dumps(info, indent=2, default=str) + "\n", job.info)
     log.info("probes of %s done in %.1f s", backend, info["seconds"])
-
-
-def _chain(first: VectorSet, rest: Iterator[VectorSet]) -> Iterator[VectorSet]:
-    yield first
-    yield from rest

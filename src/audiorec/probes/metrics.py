@@ -15,7 +15,12 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.stats import spearmanr
-from sklearn.metrics import average_precision_score, balanced_accuracy_score, r2_score, roc_auc_score
+from sklearn.metrics import (
+    average_precision_score,
+    balanced_accuracy_score,
+    r2_score,
+    roc_auc_score,
+)
 
 from .labels import Kind
 

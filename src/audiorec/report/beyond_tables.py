@@ -6,7 +6,15 @@ import polars as pl
 
 from audiorec.report.aggregate import Catalogue, ReportSettings
 from audiorec.report.beyond import GROUPINGS
-from audiorec.report.tables import BASELINE, HIGHER, LOWER, _fmt, _md_table, backend_label, model_label
+from audiorec.report.tables import (
+    BASELINE,
+    HIGHER,
+    LOWER,
+    _fmt,
+    _md_table,
+    backend_label,
+    model_label,
+)
 
 BEYOND_LABELS = {"novelty": "Novelty", "arp": "ARP", "pop_lift": "Pop. lift", "diversity": "Diversity"}
 GROUP_TITLES = {

@@ -13,7 +13,13 @@ from audiorec.evaluation.metric_names import BEYOND_METRICS, METRICS
 from audiorec.io import write_csv, write_text
 from audiorec.report import figures
 from audiorec.report.aggregate import Catalogue, ReportSettings, compare, summarise
-from audiorec.report.beyond import artist_results, concat_or_empty, group_results, run_level, user_profiles
+from audiorec.report.beyond import (
+    artist_results,
+    concat_or_empty,
+    group_results,
+    run_level,
+    user_profiles,
+)
 from audiorec.report.beyond_tables import beyond_markdown
 from audiorec.report.collect import load_per_user, seed_average
 from audiorec.report.reference import read_mir_scores

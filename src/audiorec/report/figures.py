@@ -7,14 +7,14 @@ import os
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import polars as pl  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import polars as pl
 
-from audiorec.evaluation.metric_names import METRICS  # noqa: E402
-from audiorec.io import atomic_path  # noqa: E402
-from audiorec.report.aggregate import Catalogue, ReportSettings  # noqa: E402
-from audiorec.report.tables import backend_label, model_label  # noqa: E402
+from audiorec.evaluation.metric_names import METRICS
+from audiorec.io import atomic_path
+from audiorec.report.aggregate import Catalogue, ReportSettings
+from audiorec.report.tables import backend_label, model_label
 
 METRIC_LABELS = {"hitrate": "HR", "recall": "Recall", "ndcg": "NDCG", "mrr": "MRR", "precision": "Precision"}
 DPI = 110

@@ -13,7 +13,13 @@ from pathlib import Path
 import polars as pl
 
 from audiorec.report.aggregate import Catalogue, ReportSettings
-from audiorec.report.reference import BACKEND_NAMES, MODEL_NAMES, PAPER_K, paper_table2, paper_table3
+from audiorec.report.reference import (
+    BACKEND_NAMES,
+    MODEL_NAMES,
+    PAPER_K,
+    paper_table2,
+    paper_table3,
+)
 
 log = logging.getLogger(__name__)
 
