@@ -3,6 +3,9 @@
     python benchmarks/recbole_compare.py [--model bert4rec|sasrec] [--scale default] [--epochs 40]
         [--threads 2] [--recbole-python /work/venvs/recbole/bin/python] [--out benchmarks/out/recbole_default.json]
     python benchmarks/recbole_compare.py --scale paper --timing-steps 4    # time only, extrapolated
+    python benchmarks/recbole_compare.py --model sasrec --max-len 50 --epochs 12 --recbole-max-seconds 3600
+        # quality at a shorter max length, RecBole's run bounded in time (both sides compared
+        # over the epochs RecBole ran); --ours-epochs N --skip-recbole: ours alone, longer
 
 RecBole (https://github.com/RUCAIBox/RecBole, `pip install torch==2.13.0 recbole` in its own
 venv) runs in a subprocess of that venv; nothing of it is imported here. Both models learn
@@ -25,6 +28,11 @@ train position (every prefix of the user's latest tracks, at most 300 long, with
 after it: its usual data augmentation, written as a benchmark file): both see every
 next-track target once per epoch. At paper size (timing only) only the rows of the timed
 steps are written; the epoch is extrapolated to one row per train position.
+
+RecBole 1.2.1's `recbole.model.sequential_recommender` package imports its SINE model, whose
+module switches autograd's anomaly detection on for the whole process: every RecBole
+sequential model then trains in that debugging mode (slower per step: benchmarks/RESULTS.md; the
+numbers unchanged). The worker switches it off again unless `--recbole-detect-anomaly`.
 
 Evaluation is ours for both: each epoch, every val user's scores over all tracks (RecBole:
 `full_sort_predict`), train tracks removed, top-50, `ranking_metrics`; the reported quality
@@ -63,6 +71,10 @@ def recbole_worker(spec_path: str) -> None:
     from recbole.utils import init_seed
 
     spec = json.loads(Path(spec_path).read_text())
+    # Importing recbole.model.sequential_recommender runs its sine.py, which switches autograd's
+    # anomaly detection on for the whole process (a debugging mode: a stack trace per op, a NaN
+    # check per backward). It changes no number, only the time: off unless asked for.
+    torch.autograd.set_detect_anomaly(bool(spec.get("recbole_detect_anomaly", False)))
     sasrec = spec["model"] == "sasrec"
     arrays = np.load(spec["arrays"])
     indptr, indices = arrays["indptr"], arrays["indices"]
@@ -171,7 +183,10 @@ def recbole_worker(spec_path: str) -> None:
 
     epochs = []
     steps_done = 0
+    started = time.perf_counter()
     for epoch in range(spec["epochs"]):
+        if spec.get("max_seconds") and time.perf_counter() - started > spec["max_seconds"]:
+            break  # the time bound: the report compares both sides over the epochs run here
         model.train()
         start = time.perf_counter()
         steps = 0
@@ -203,7 +218,8 @@ def recbole_worker(spec_path: str) -> None:
 
 
 def ours(
-    data, hidden: int, epochs: int, timing_steps: int, threads: int, seed: int, precision: str = "fp32", model_name: str = "bert4rec"
+    data, hidden: int, epochs: int, timing_steps: int, threads: int, seed: int, precision: str = "fp32", model_name: str = "bert4rec",
+    max_len: int = HYPER["max_len"],
 ) -> dict:
     import torch
 
@@ -212,10 +228,11 @@ def ours(
 
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
+    hyper = {**HYPER, "max_len": max_len}
     if model_name == "sasrec":
-        model = SASRec(data, None, hidden_size=hidden, precision=precision, **{k: v for k, v in HYPER.items() if k not in ("lr", "mask_prob")})
+        model = SASRec(data, None, hidden_size=hidden, precision=precision, **{k: v for k, v in hyper.items() if k not in ("lr", "mask_prob")})
     else:
-        model = Bert4Rec(data, None, hidden_size=hidden, precision=precision, **{k: v for k, v in HYPER.items() if k != "lr"})
+        model = Bert4Rec(data, None, hidden_size=hidden, precision=precision, **{k: v for k, v in hyper.items() if k != "lr"})
     optimizer = torch.optim.Adam(model.parameters(), lr=HYPER["lr"])
     records = []
     for epoch in range(1, epochs + 1):
@@ -244,10 +261,14 @@ def quality(data, records: list[dict]) -> dict:
     def metrics(part, items) -> dict:
         top = TopK(users=data.parts[part].users, items=np.asarray(items), scores=np.zeros(np.shape(items), dtype=np.float32))
         m = ranking_metrics(hit_matrix(top, data.parts[part].relevant), torch.from_numpy(data.parts[part].n_relevant), K)
-        return {"hr": float(m["hitrate"].mean()), "ndcg": float(m["ndcg"].mean())}
+        return {"hr": float(m["hitrate"].mean()), "ndcg": float(m["ndcg"].mean()), "ndcg_per_user": m["ndcg"].tolist()}
 
     per_epoch = [{"epoch": r["epoch"], "val": metrics("val", r["val"]), "test": metrics("test", r["test"])} for r in records]
     best = max(per_epoch, key=lambda e: e["val"]["ndcg"])
+    for e in per_epoch:  # per-user values only at the best epoch (the paired test), not for every epoch
+        if e is not best:
+            for part in ("val", "test"):
+                e[part].pop("ndcg_per_user")
     return {"best": best, "curve": [(e["epoch"], round(e["val"]["ndcg"], 4)) for e in per_epoch]}
 
 
@@ -256,8 +277,19 @@ def main() -> None:
     parser.add_argument("--model", default="bert4rec", choices=["bert4rec", "sasrec"])
     parser.add_argument("--scale", default="default", choices=["default", "paper"])
     parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--ours-epochs", type=int, default=None, help="our model's epochs (default: --epochs, matched)")
+    parser.add_argument("--skip-recbole", action="store_true", help="run ours only (e.g. a longer run beside a matched one)")
     parser.add_argument("--timing-steps", type=int, default=0, help="only time this many steps per epoch (no quality)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--max-len", type=int, default=HYPER["max_len"], help="longest sequence, both sides (300: the paper's)")
+    parser.add_argument(
+        "--recbole-detect-anomaly", action="store_true",
+        help="leave on autograd's anomaly detection, which importing RecBole 1.2.1's sequential models switches on (its sine.py)",
+    )
+    parser.add_argument(
+        "--recbole-max-seconds", type=float, default=0,
+        help="start no RecBole epoch after this many seconds; quality then compares both sides over the epochs RecBole ran",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--recbole-python", default="/work/venvs/recbole/bin/python")
     parser.add_argument("--precision", nargs="+", default=["fp32"], choices=["fp32", "bf16"], help="our BERT4Rec's matmul precision(s)")
@@ -273,7 +305,8 @@ def main() -> None:
         sys.path[:0] = [str(HERE), str(HERE.parent / "src")]
         data = _load(spec["scale"])
         result = ours(
-            data, spec["hidden"], spec["epochs"], spec["timing_steps"], spec["threads"], spec["seed"], spec["precision"], spec["model"]
+            data, spec["hidden"], spec["ours_epochs"] or spec["epochs"], spec["timing_steps"], spec["threads"], spec["seed"], spec["precision"], spec["model"],
+            spec["max_len"],
         )
         Path(spec["result"]).write_text(json.dumps(result))
         return
@@ -289,12 +322,14 @@ def main() -> None:
             val_users=data.parts["val"].users, test_users=data.parts["test"].users,
         )
         common = {
-            **HYPER, "hidden": hidden, "epochs": args.epochs, "timing_steps": args.timing_steps, "threads": args.threads,
+            **HYPER, "max_len": args.max_len, "ours_epochs": args.ours_epochs, "recbole_detect_anomaly": args.recbole_detect_anomaly,
+            "max_seconds": args.recbole_max_seconds, "hidden": hidden, "epochs": args.epochs, "timing_steps": args.timing_steps, "threads": args.threads,
             "seed": args.seed, "n_items": data.n_items, "model": args.model, "workdir": tmp, "arrays": str(Path(tmp) / "split.npz"), "scale": args.scale,
         }
         results = {}
         variants = [(f"ours ({p})", sys.executable, "--ours-only", p) for p in args.precision]
-        for name, python, flag, precision in [*variants, ("recbole", args.recbole_python, "--worker", "fp32")]:
+        sides = [*variants] + ([] if args.skip_recbole else [("recbole", args.recbole_python, "--worker", "fp32")])
+        for name, python, flag, precision in sides:
             tag = name.replace(" ", "_").replace("(", "").replace(")", "")
             spec_path = Path(tmp) / f"{tag}.json"
             spec_path.write_text(json.dumps({**common, "precision": precision, "result": str(Path(tmp) / f"{tag}.result.json")}))
@@ -305,7 +340,14 @@ def main() -> None:
                 raise SystemExit(f"{name} failed:\n{proc.stderr[-6000:]}")
             results[name] = json.loads((Path(tmp) / f"{tag}.result.json").read_text())
             results[name]["wall_s"] = time.perf_counter() - started
-    report = {"model": args.model, "scale": args.scale, "hidden": hidden, "threads": args.threads, "epochs": args.epochs, "timing_steps": args.timing_steps}
+    report = {
+        "model": args.model, "scale": args.scale, "hidden": hidden, "max_len": args.max_len, "threads": args.threads,
+        "recbole_detect_anomaly": args.recbole_detect_anomaly,
+        "epochs": args.epochs, "ours_epochs": args.ours_epochs or args.epochs, "timing_steps": args.timing_steps,
+    }
+    # same epochs on both sides: a time-bounded RecBole run cuts the comparison to the epochs it ran
+    n_epochs = min(len(res["epochs"]) for res in results.values())
+    report["epochs_compared"] = n_epochs
     for name, res in results.items():
         secs = [e["seconds"] / e["steps"] * res["steps_per_epoch"] for e in res["epochs"]]
         entry = {
@@ -315,13 +357,13 @@ def main() -> None:
             "peak_rss_mb": res["peak_rss_mb"],
         }
         if not args.timing_steps:
-            entry.update(quality(data, res["epochs"]))
+            entry.update(quality(data, res["epochs"][:n_epochs]))
         report[name] = entry
-    report["speedup"] = {n: report["recbole"]["epoch_s_median"] / report[n]["epoch_s_median"] for n, *_ in variants}
+    report["speedup"] = {n: report["recbole"]["epoch_s_median"] / report[n]["epoch_s_median"] for n, *_ in variants if "recbole" in report}
     out.write_text(json.dumps(report, indent=2))
     print(f"| | time/epoch{' (extrapolated)' if args.timing_steps else ''} | peak RSS | best epoch | val HR@50 | val NDCG@50 | test HR@50 | test NDCG@50 |")
     print("|---|---|---|---|---|---|---|---|")
-    for name in [*(n for n, *_ in variants), "recbole"]:
+    for name in [n for n, *_ in sides]:
         r = report[name]
         q = r.get("best")
         cells = (
@@ -329,6 +371,14 @@ def main() -> None:
             if q else "- | - | - | - | -"
         )
         print(f"| {name} | {r['epoch_s_median']:.1f} s | {r['peak_rss_mb']:,.0f} MB | {cells} |")
+    if "recbole" in report and not args.timing_steps:
+        for n, *_ in variants:  # paired over the same test users: ours minus RecBole at each side's best val epoch
+            diff = np.subtract(report[n]["best"]["test"]["ndcg_per_user"], report["recbole"]["best"]["test"]["ndcg_per_user"])
+            se = diff.std(ddof=1) / np.sqrt(len(diff))
+            report.setdefault("paired_test_ndcg", {})[n] = {"mean_diff": float(diff.mean()), "se": float(se), "t": float(diff.mean() / se)}
+            print(f"{n} - recbole, test NDCG@50 per user: {diff.mean():+.4f} (SE {se:.4f}, t {diff.mean() / se:.2f}, {len(diff)} users)")
+        out.write_text(json.dumps(report, indent=2))
+    print(f"epochs compared: {report['epochs_compared']}")
     print("\nspeed-up per epoch: " + ", ".join(f"{n} {x:.1f}x" for n, x in report["speedup"].items()))
 
 

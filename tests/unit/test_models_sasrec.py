@@ -147,3 +147,61 @@ def test_log_popularity_bias_init_starts_at_the_popularity_ranking():
     assert not zero.bias.detach().any()
     with pytest.raises(ValueError, match="bias_init"):
         SASRec(data, None, hidden_size=8, max_len=4, output_bias=True, bias_init="pop")
+
+
+def test_target_window_trains_only_the_latest_positions():
+    """`target_window: W` keeps the labels of each training row's latest W positions and
+    ignores the rest (hand-computed on a 29- and a 3-track user); the inputs and the default
+    (every position) are unchanged."""
+    long = [f"t{i:03d}" for i in range(30)]
+    data = sequences_split({"a": long[:-1], "b": long[:3]}, val={"a": ["t029"]})
+    every = SASRec(data, None, hidden_size=8, max_len=12, dropout=0.0)
+    inputs, labels = every.training_batch(np.array([0, 1]))
+    assert every.target_window is None
+    assert labels[0].tolist() == list(range(17, 29))  # a: the latest 13 tracks shifted by one
+    assert labels[1].tolist() == [IGNORE] * 10 + [1, 2]  # b: t000 -> t001 -> t002, padding ignored
+    window = SASRec(data, None, hidden_size=8, max_len=12, dropout=0.0, target_window=3)
+    inputs_w, labels_w = window.training_batch(np.array([0, 1]))
+    np.testing.assert_array_equal(inputs_w, inputs)
+    assert labels_w[0].tolist() == [IGNORE] * 9 + [26, 27, 28]
+    assert labels_w[1].tolist() == [IGNORE] * 10 + [1, 2]  # fewer real targets than the window: all kept
+    # a window at least as wide as the batch changes nothing
+    wide = SASRec(data, None, hidden_size=8, max_len=12, dropout=0.0, target_window=12)
+    np.testing.assert_array_equal(wide.training_batch(np.array([0, 1]))[1], labels)
+    with pytest.raises(ValueError, match="target_window"):
+        SASRec(data, None, hidden_size=8, max_len=12, target_window=0)
+
+
+def test_targets_ahead_labels_the_next_tracks_and_the_loss_averages_them():
+    """`targets_ahead: 3`: each position is labelled with the next three tracks (fewer near
+    the end), hand-computed; the loss is the mean cross entropy over every (position, target)
+    pair; `targets_ahead: 1` is the usual next-track labelling."""
+    long = [f"t{i:03d}" for i in range(30)]
+    data = sequences_split({"a": long[:-1], "b": long[:3]}, val={"a": ["t029"]})
+    one = SASRec(data, None, hidden_size=8, max_len=12, dropout=0.0)
+    torch.manual_seed(0)
+    three = SASRec(data, None, hidden_size=8, max_len=12, dropout=0.0, targets_ahead=3, output_bias=True)
+    inputs, labels = three.training_batch(np.array([0, 1]))
+    inputs_1, labels_1 = one.training_batch(np.array([0, 1]))
+    np.testing.assert_array_equal(inputs, inputs_1)
+    np.testing.assert_array_equal(labels[..., 0], labels_1)
+    assert labels.shape == (2, 12, 3)
+    # a: inputs t016..t027; position j's k-th target is track 16 + j + k while it exists (<= t028)
+    expected = [[16 + j + k if 16 + j + k <= 28 else IGNORE for k in (1, 2, 3)] for j in range(12)]
+    assert labels[0].tolist() == expected
+    # b: t000 -> (t001, t002), t001 -> (t002); padding in front carries nothing
+    assert labels[1, :10].tolist() == [[IGNORE] * 3] * 10
+    assert labels[1, 10:].tolist() == [[1, 2, IGNORE], [2, IGNORE, IGNORE]]
+    three.eval()
+    with torch.no_grad():
+        three.bias.normal_()
+    x, y = torch.as_tensor(inputs), torch.as_tensor(labels)
+    hidden = three.encode(x, three.item_matrix())
+    terms = [
+        torch.nn.functional.cross_entropy(hidden[b, j] @ three.item_matrix().T + three.bias, y[b, j, k], reduction="none")
+        for b in range(2) for j in range(12) for k in range(3) if y[b, j, k] != IGNORE
+    ]
+    assert len(terms) == 12 * 3 - 3 + 3
+    torch.testing.assert_close(three.loss(x, y), torch.stack(terms).mean(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="targets_ahead"):
+        SASRec(data, None, hidden_size=8, max_len=12, targets_ahead=0)

@@ -150,9 +150,12 @@ def test_sasrec_oracle_content_beats_id_and_id_against_popularity(tmp_path):
     """Issue 15's checks on the default synthetic dataset (warm split), means of per-user test
     NDCG@50: SASRec with the oracle's content beats SASRec with learned items (`random` =
     `items: id`). The issue also asks `id` to beat popularity: on this log it does not
-    (2026-12-05: id 0.084, oracle 0.089, pop 0.0895; id-SASRec overfits the train sequences
-    from epoch 2 on, see benchmarks/RESULTS.md), so that part is an expected failure until
-    SASRec's regularisation is tuned for it."""
+    (2026-12-06: id 0.0852, oracle 0.0894, pop 0.0915 over 364 test users; next-track SASRec's
+    test metric falls from epoch 1-2 on while its train loss falls, and more dropout makes it
+    worse). `targets_ahead: 10` lifts id to 0.0954, still within noise of pop (paired SE 0.004),
+    and content no longer beats id with it; no model, iALS included, beats pop on this test
+    month beyond noise (benchmarks/RESULTS.md, "SASRec with learned items against
+    popularity"). So that part stays an expected failure."""
     import yaml
 
     reason = _default_pipeline_available()
@@ -168,4 +171,7 @@ def test_sasrec_oracle_content_beats_id_and_id_against_popularity(tmp_path):
     ndcg = {run: pl.read_parquet(tmp_path / path)["ndcg"].mean() for run, path in zip(runs, metric_files, strict=True)}
     assert ndcg["sasrec/oracle"] > ndcg["sasrec/random"], ndcg
     if not ndcg["sasrec/random"] > ndcg["pop/none"]:
-        pytest.xfail(f"SASRec with learned items does not beat popularity on the synthetic log: {ndcg}")
+        pytest.xfail(
+            f"SASRec with learned items does not beat popularity on the synthetic log (no model tried beats it "
+            f"beyond noise there: benchmarks/RESULTS.md): {ndcg}"
+        )
