@@ -353,7 +353,6 @@ def model_runs_on(model, dataset):
     return chosen is None or dataset in chosen
 
 
-
 # Keys that choose which runs exist rather than how a run trains: left out of a training
 # job's params, so adding a backend to a model's list does not re-run its other backends.
 RUN_SELECTION_KEYS = ("backends", "random_baseline", "datasets")
@@ -514,54 +513,6 @@ def split_protocol(dataset):
     return dataset_spec(dataset)["split"]["protocol"]
 
 
-def cold_sibling(dataset):
-    """The `cold_items` dataset on the same data as a `warm` one (`same_data_as`), or None: the
-    pair whose runs the gains table sets side by side (docs/report.md, "Gains")."""
-    if split_protocol(dataset) != "warm":
-        return None
-    siblings = [d for d in DATASETS if d != dataset and split_protocol(d) == "cold_items" and data_source(d) == data_source(dataset)]
-    return siblings[0] if siblings else None
-
-
-def gains_inputs(wildcards):
-    """Test metrics of every run of a warm dataset and of its cold sibling (rule gains)."""
-    cold = cold_sibling(wildcards.dataset)
-    if cold is None:
-        _config_error(
-            f"results/{wildcards.dataset}/report/gains.csv needs a `cold_items` dataset with "
-            f"`same_data_as: {wildcards.dataset}` (configs/cold_start.yaml shows one); {wildcards.dataset} has none"
-        )
-    return {
-        part: [f for f in run_metrics(d) if f.endswith("metrics_test.parquet")]
-        for part, d in (("warm", wildcards.dataset), ("cold", cold))
-    }
-
-
-def report_settings_params():
-    """config["report"] as rules report and errata_report get it: without the gains' own
-    `bootstrap_resamples`, so changing it re-runs rule gains only."""
-    return {key: value for key, value in config["report"].items() if key != "bootstrap_resamples"}
-
-
-def split_protocol_params(dataset):
-    """What the report says about the split's protocol (the cold-item settings for cold_items)."""
-    spec = dataset_spec(dataset)["split"]
-    if spec["protocol"] != "cold_items":
-        return {"protocol": "warm"}
-    keys = ("protocol", "cold_item_share", "include_new_tracks", "cold_candidates")
-    floors = [m for m in MODELS if model_runs_on(m, dataset) and model_is_cold_floor(m)]
-    return {**{key: spec[key] for key in keys}, "floor_models": floors}
-
-
-def model_is_cold_floor(model):
-    """A model instance that cannot score a track nobody played in train (declaration
-    `scores_unseen_tracks: false`, e.g. pop and ials, or `items: id`): the floor of a
-    cold-item report (docs/report.md)."""
-    if not model_declaration(model).get("scores_unseen_tracks", False):
-        return True
-    return model_reads_embeddings(model) and model_spec(model).get("items") == "id"
-
-
 def split_catalogue(wildcards):
     """The split's catalogue (catalogue.parquet) for runs of a cold-item split: it lists the held-out
     tracks the models must rank. Warm splits rank their train tracks and need no extra input."""
@@ -709,60 +660,6 @@ def run_artist_metrics(dataset):
 PROBE_RANDOM = "random"
 # the probes: keys that say which jobs exist, not how a probe fits
 PROBE_SELECTION_KEYS = ("enable", "backends")
-
-
-def probe_backends():
-    """Backends probed (`probes.backends`, else all) plus `random`, the floor."""
-    chosen = config["probes"]["backends"]
-    return [b for b in BACKENDS if chosen is None or b in chosen] + [PROBE_RANDOM]
-
-
-def probe_params():
-    return {k: v for k, v in config["probes"].items() if k not in PROBE_SELECTION_KEYS}
-
-
-def probe_embeddings(wildcards):
-    if wildcards.backend == PROBE_RANDOM:
-        return []
-    return f"results/{data_source(wildcards.dataset)}/embeddings/{wildcards.backend}.h5"
-
-
-def probe_label_files(dataset):
-    """The label files present (a missing one is skipped by the job with a message)."""
-    root = Path(dataset_dir(dataset))
-    if dataset_spec(dataset)["format"] == "synthetic" and data_source(dataset) == dataset:
-        return [str(root / "id_genres.tsv")]
-    found = []
-    for stem in ("id_genres", "id_tags", "id_metadata", "id_information"):
-        for candidate in (root / f"{stem}.tsv", root / f"{stem}.tsv.bz2"):
-            if candidate.exists():
-                found.append(str(candidate))
-                break
-    return found
-
-
-def probe_files(dataset):
-    return [f"results/{dataset}/probes/{b}/scores.csv" for b in probe_backends()]
-
-
-def probe_targets(dataset):
-    if not config["probes"]["enable"]:
-        return []
-    for b in config["probes"]["backends"] or []:
-        if b not in BACKENDS:
-            _config_error(f"probes.backends lists '{b}', which is not a configured backend (configured: {', '.join(BACKENDS)}).")
-    return probe_files(dataset) + [f"results/{dataset}/report/mir_vs_recs.md"]
-
-
-# --- report ---
-
-
-def mir_scores_table():
-    """The report's Table-4-style MIR score CSV when the user sets `report.mir_scores` (an input, so
-    editing it re-runs the report). Without it the report reads the table shipped in the package:
-    no input, so that no absolute path of this checkout enters the job (a workflow folder moved or
-    rsynced elsewhere re-runs nothing)."""
-    return config["report"].get("mir_scores") or []
 
 
 def _alternatives(names, fallback="__none__"):
