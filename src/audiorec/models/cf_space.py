@@ -1,6 +1,8 @@
 """The collaborative space that content models map into: the `ials` run's user and item
 factors, read once here for every model that places content in that space (content2cf,
-contrastive).
+contrastive), and what those models share beyond the mapping itself: the warm tracks they
+learn from, the early-stopped training loop, and the recommender that scores with the iALS
+users and the mapped content.
 
 Why shared: both models must read the same run the same way (checked to index this split's
 users and tracks), learn only from the same warm tracks (a train listen and a vector), and put
@@ -10,12 +12,15 @@ between them is the mapping alone.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import copy
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from .base import Factors, Recommender
 from .data import SplitData
 
 if TYPE_CHECKING:
@@ -76,3 +81,62 @@ def place_items(mapped: torch.Tensor, own: torch.Tensor, warm: np.ndarray, missi
     if warm_items == "own":
         items[torch.from_numpy(warm)] = own[torch.from_numpy(warm)]
     return items.contiguous()
+
+
+def train_early_stopping(
+    model: nn.Module, epochs: int, patience: int, train_epoch: Callable[[], float], held_out: Callable[[float], float]
+) -> tuple[float, int, list[float]]:
+    """Epochs of `train_epoch` (returns the epoch's training loss) with the model in train
+    mode, each followed by `held_out(train loss)` in eval mode without gradients (the
+    monitored loss: held-out rows, or the training loss when none are held out). The weights
+    of the epoch with the lowest monitored loss are loaded back at the end; training stops
+    after `patience` epochs without a better one. Returns (best loss, best epoch, the
+    monitored loss of every epoch run); best epoch 0 means no epoch beat the initial weights."""
+    best = (float("inf"), 0, copy.deepcopy(model.state_dict()))
+    history: list[float] = []
+    for epoch in range(1, epochs + 1):
+        model.train()
+        trained = train_epoch()
+        model.eval()
+        with torch.no_grad():
+            monitored = held_out(trained)
+        history.append(monitored)
+        if monitored < best[0]:
+            best = (monitored, epoch, copy.deepcopy(model.state_dict()))
+        elif epoch - best[1] >= patience:
+            break
+    model.load_state_dict(best[2])
+    return best[0], best[1], history
+
+
+Mapping = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[nn.Module, dict[str, Any]]]
+
+
+class MappedContent(Recommender):
+    """A recommender that scores with the iALS user factors and item vectors mapped from
+    content: `fit(x, y, listeners)` trains the mapping on the warm tracks (content rows x,
+    their iALS factors y, their train listeners) and returns it with what happened (run.json);
+    every track's content is then mapped, and `place_items` puts the result in place
+    (`warm_items`). `kind` names the model type in errors and its mapping's weights in
+    model.pt."""
+
+    def __init__(
+        self, data: SplitData, vectors: np.ndarray, missing: np.ndarray, users: torch.Tensor, items: torch.Tensor,
+        fit: Mapping, warm_items: str, device: torch.device, kind: str, state_prefix: str,
+    ) -> None:  # fmt: skip
+        if vectors.shape[0] != data.n_items or items.shape[0] != data.n_items:
+            raise ValueError(f"{kind}: {vectors.shape[0]} vectors and {items.shape[0]} factors for {data.n_items} tracks")
+        warm, listeners = warm_tracks(data, missing, kind)
+        mapping, info = fit(vectors[warm], items.numpy()[warm], listeners[warm])
+        with torch.no_grad():
+            mapped = mapping(torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32)).to(device)).cpu()
+        self.users, self.items = users.contiguous(), place_items(mapped, items, warm, missing, warm_items)
+        self.mapping, self.state_prefix = mapping.cpu(), state_prefix
+        self.run_info = {**info, "warm_items": warm_items, "n_warm_items": int(warm.sum())}
+
+    def factors(self) -> Factors:
+        return Factors(users=self.users, items=self.items)
+
+    def saved_state(self) -> dict[str, torch.Tensor]:
+        state = {f"{self.state_prefix}.{k}": v.detach().clone() for k, v in self.mapping.state_dict().items()}
+        return {**state, "item_factors": self.items.clone()}

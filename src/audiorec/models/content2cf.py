@@ -19,7 +19,6 @@ track's own iALS factor and predicts only tracks without one (the practical hybr
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -27,8 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .base import Factors, Recommender
-from .cf_space import WARM_ITEMS, context_factors, mlp, place_items, warm_tracks
+from .cf_space import WARM_ITEMS, MappedContent, context_factors, mlp, train_early_stopping
 from .data import SplitData
 
 if TYPE_CHECKING:
@@ -60,11 +58,6 @@ class Content2CFSettings:
         if not 0 <= settings.val_share < 1:
             raise ValueError(f"models.<content2cf>.val_share must be in [0, 1), got {settings.val_share}")
         return settings
-
-
-def regressor(in_dim: int, out_dim: int, hidden: tuple[int, ...]) -> nn.Sequential:
-    """An MLP (Linear+ReLU per hidden width, then Linear); `hidden: []` is linear regression."""
-    return mlp(in_dim, out_dim, hidden)
 
 
 class Unstandardize(nn.Module):
@@ -105,7 +98,7 @@ def fit_regression(
     X = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
     Y = torch.from_numpy(np.ascontiguousarray((y - mean) / std, dtype=np.float32)).to(device)
     W = torch.from_numpy(np.asarray(weights, dtype=np.float32)).to(device)
-    model = regressor(X.shape[1], Y.shape[1], settings.hidden).to(device)
+    model = mlp(X.shape[1], Y.shape[1], settings.hidden).to(device)  # `hidden: []`: linear regression
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
 
     def loss_of(rows: np.ndarray) -> torch.Tensor:
@@ -113,10 +106,7 @@ def fit_regression(
         err = ((model(X[idx]) - Y[idx]) ** 2).sum(1)
         return (err * W[idx]).sum() / W[idx].sum()
 
-    best = (float("inf"), 0, copy.deepcopy(model.state_dict()))
-    history = []
-    for epoch in range(1, settings.epochs + 1):
-        model.train()
+    def train_epoch() -> float:
         perm = train[rng.permutation(len(train))]
         total = 0.0
         for start in range(0, len(perm), settings.batch_size):
@@ -125,15 +115,11 @@ def fit_regression(
             loss.backward()
             optimizer.step()
             total += float(loss.detach()) * min(settings.batch_size, len(perm) - start)
-        model.eval()
-        with torch.no_grad():
-            monitored = float(loss_of(val)) if n_val else total / max(len(perm), 1)
-        history.append(monitored)
-        if monitored < best[0]:
-            best = (monitored, epoch, copy.deepcopy(model.state_dict()))
-        elif epoch - best[1] >= settings.patience:
-            break
-    model.load_state_dict(best[2])
+        return total / max(len(perm), 1)
+
+    best_loss, best_epoch, history = train_early_stopping(
+        model, settings.epochs, settings.patience, train_epoch, lambda trained: float(loss_of(val)) if n_val else trained
+    )
     model = Unstandardize(model, mean, std).to(device).eval()
     with torch.no_grad():
         rows = val if n_val else train
@@ -141,10 +127,10 @@ def fit_regression(
     truth = y[rows]
     r2 = 1.0 - float(((pred - truth) ** 2).sum() / max(((truth - truth.mean(0)) ** 2).sum(), 1e-12))
     info = {
-        "regression_best_epoch": best[1],
+        "regression_best_epoch": best_epoch,
         "regression_epochs_run": len(history),
         # in standardised units (per factor dimension), summed over dimensions
-        "regression_val_mse" if n_val else "regression_train_mse": best[0],
+        "regression_val_mse" if n_val else "regression_train_mse": best_loss,
         "regression_val_r2" if n_val else "regression_train_r2": r2,
         "regression_train_items": len(train),
         "regression_val_items": n_val,
@@ -152,28 +138,16 @@ def fit_regression(
     return model, info
 
 
-class Content2CF(Recommender):
+class Content2CF(MappedContent):
     def __init__(
         self, data: SplitData, vectors: np.ndarray, missing: np.ndarray, users: torch.Tensor, items: torch.Tensor,
         settings: Content2CFSettings, seed: int, device: torch.device,
-    ) -> None:
-        if vectors.shape[0] != data.n_items or items.shape[0] != data.n_items:
-            raise ValueError(f"content2cf: {vectors.shape[0]} vectors and {items.shape[0]} factors for {data.n_items} tracks")
-        warm, listeners = warm_tracks(data, missing, "content2cf")
-        weights = np.log1p(listeners[warm]) if settings.loss == "listeners" else np.ones(int(warm.sum()))
-        model, info = fit_regression(vectors[warm], items.numpy()[warm], weights, settings, seed, device)
-        with torch.no_grad():
-            predicted = model(torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32)).to(device)).cpu()
-        self.users, self.items = users.contiguous(), place_items(predicted, items, warm, missing, settings.warm_items)
-        self.regression = model.cpu()
-        self.run_info = {**info, "warm_items": settings.warm_items, "n_warm_items": int(warm.sum())}
+    ) -> None:  # fmt: skip
+        def fit(x: np.ndarray, y: np.ndarray, listeners: np.ndarray) -> tuple[nn.Module, dict[str, Any]]:
+            weights = np.log1p(listeners) if settings.loss == "listeners" else np.ones(len(x))
+            return fit_regression(x, y, weights, settings, seed, device)
 
-    def factors(self) -> Factors:
-        return Factors(users=self.users, items=self.items)
-
-    def saved_state(self) -> dict[str, torch.Tensor]:
-        state = {f"regression.{k}": v.detach().clone() for k, v in self.regression.state_dict().items()}
-        return {**state, "item_factors": self.items.clone()}
+        super().__init__(data, vectors, missing, users, items, fit, settings.warm_items, device, "content2cf", "regression")
 
 
 def build(context: RunContext) -> Content2CF:

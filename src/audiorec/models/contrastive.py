@@ -27,7 +27,6 @@ after `patience` epochs). The temperature is learned from 0.07 (CLIP's start) an
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -37,8 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Factors, Recommender
-from .cf_space import WARM_ITEMS, context_factors, mlp, place_items, warm_tracks
+from .cf_space import WARM_ITEMS, MappedContent, context_factors, mlp, train_early_stopping
 from .data import SplitData
 
 if TYPE_CHECKING:
@@ -139,10 +137,8 @@ def fit_projection(
         return info_nce(model.net(X[idx]), Y[idx], model.temperature())
 
     val_batches = batches(val)
-    best = (float("inf"), 0, copy.deepcopy(model.state_dict()))
-    history = []
-    for epoch in range(1, settings.epochs + 1):
-        model.train()
+
+    def train_epoch() -> float:
         total, count = 0.0, 0
         for idx in batches(train[rng.permutation(len(train))]):
             optimizer.zero_grad()
@@ -150,18 +146,14 @@ def fit_projection(
             loss.backward()
             optimizer.step()
             total, count = total + float(loss.detach()) * len(idx), count + len(idx)
-        model.eval()
-        with torch.no_grad():
-            if val_batches:
-                monitored = sum(float(loss_of(b)) * len(b) for b in val_batches) / sum(len(b) for b in val_batches)
-            else:
-                monitored = total / max(count, 1)
-        history.append(monitored)
-        if monitored < best[0]:
-            best = (monitored, epoch, copy.deepcopy(model.state_dict()))
-        elif epoch - best[1] >= settings.patience:
-            break
-    model.load_state_dict(best[2])
+        return total / max(count, 1)
+
+    def held_out(trained: float) -> float:
+        if not val_batches:
+            return trained
+        return sum(float(loss_of(b)) * len(b) for b in val_batches) / sum(len(b) for b in val_batches)
+
+    best_loss, best_epoch, history = train_early_stopping(model, settings.epochs, settings.patience, train_epoch, held_out)
     norms = np.linalg.norm(y, axis=1)
     model.scale.fill_(float(norms.mean()) if settings.scale == "mean_norm" else 1.0)
     model.eval()
@@ -172,9 +164,9 @@ def fit_projection(
         top1 = float((sims.argmax(1) == torch.arange(len(rows), device=device)).float().mean()) if len(rows) else float("nan")
     held = "val" if val_batches else "train"
     info = {
-        "contrastive_best_epoch": best[1],
+        "contrastive_best_epoch": best_epoch,
         "contrastive_epochs_run": len(history),
-        f"contrastive_{held}_loss": best[0],
+        f"contrastive_{held}_loss": best_loss,
         # of the held-out tracks, the share whose projection is nearest its own factor among theirs
         f"contrastive_{held}_top1": top1,
         "contrastive_temperature": float(model.temperature().detach()),
@@ -185,27 +177,15 @@ def fit_projection(
     return model, info
 
 
-class Contrastive(Recommender):
+class Contrastive(MappedContent):
     def __init__(
         self, data: SplitData, vectors: np.ndarray, missing: np.ndarray, users: torch.Tensor, items: torch.Tensor,
         settings: ContrastiveSettings, seed: int, device: torch.device,
     ) -> None:  # fmt: skip
-        if vectors.shape[0] != data.n_items or items.shape[0] != data.n_items:
-            raise ValueError(f"contrastive: {vectors.shape[0]} vectors and {items.shape[0]} factors for {data.n_items} tracks")
-        warm, _ = warm_tracks(data, missing, "contrastive")
-        model, info = fit_projection(vectors[warm], items.numpy()[warm], settings, seed, device)
-        with torch.no_grad():
-            projected = model(torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32)).to(device)).cpu()
-        self.users, self.items = users.contiguous(), place_items(projected, items, warm, missing, settings.warm_items)
-        self.projection = model.cpu()
-        self.run_info = {**info, "warm_items": settings.warm_items, "n_warm_items": int(warm.sum())}
+        def fit(x: np.ndarray, y: np.ndarray, _listeners: np.ndarray) -> tuple[nn.Module, dict[str, Any]]:
+            return fit_projection(x, y, settings, seed, device)
 
-    def factors(self) -> Factors:
-        return Factors(users=self.users, items=self.items)
-
-    def saved_state(self) -> dict[str, torch.Tensor]:
-        state = {f"projection.{k}": v.detach().clone() for k, v in self.projection.state_dict().items()}
-        return {**state, "item_factors": self.items.clone()}
+        super().__init__(data, vectors, missing, users, items, fit, settings.warm_items, device, "contrastive", "projection")
 
 
 def build(context: RunContext) -> Contrastive:
