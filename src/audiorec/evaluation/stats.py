@@ -63,6 +63,18 @@ class PairedT:
     n: int
 
 
+def _paired_differences(a: np.ndarray, b: np.ndarray, caller: str) -> np.ndarray:
+    """a - b in float64 for the paired statistics, refusing what cannot be paired (unequal or
+    non-1-d arrays, no pairs) with the caller's name in the message."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"{caller} needs two 1-d arrays of equal length, got {a.shape} and {b.shape}")
+    if a.size == 0:
+        raise ValueError(f"{caller}: no pairs")
+    return a - b
+
+
 def paired_t_test(a: np.ndarray, b: np.ndarray, confidence: float = 0.95) -> PairedT:
     """Paired t-test of mean(a - b) = 0 (two-sided), the difference's t interval and d_z.
 
@@ -70,14 +82,8 @@ def paired_t_test(a: np.ndarray, b: np.ndarray, confidence: float = 0.95) -> Pai
     p = 1 and d_z = 0; a constant non-zero difference gives p = 0 and no d_z (it would be
     infinite); fewer than 2 pairs give no test at all (None).
     """
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    if a.shape != b.shape or a.ndim != 1:
-        raise ValueError(f"paired_t_test needs two 1-d arrays of equal length, got {a.shape} and {b.shape}")
-    d = a - b
+    d = _paired_differences(a, b, "paired_t_test")
     n = d.size
-    if n == 0:
-        raise ValueError("paired_t_test: no pairs")
     mean = float(d.mean())
     if n < 2:
         return PairedT(mean, None, None, None, None, n)
@@ -169,16 +175,10 @@ def paired_bootstrap_ci(
     difference. Replicates are drawn in chunks (bounded memory at 17k users), in the same order
     as one draw per replicate, so the result depends only on `rng`. Fewer than 2 pairs: no
     interval (None)."""
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    if a.shape != b.shape or a.ndim != 1:
-        raise ValueError(f"paired_bootstrap_ci needs two 1-d arrays of equal length, got {a.shape} and {b.shape}")
     if resamples < 1:
         raise ValueError(f"paired_bootstrap_ci: resamples must be at least 1, got {resamples}")
-    d = a - b
+    d = _paired_differences(a, b, "paired_bootstrap_ci")
     n = d.size
-    if n == 0:
-        raise ValueError("paired_bootstrap_ci: no pairs")
     mean = float(d.mean())
     if n < 2:
         return BootstrapCI(mean, None, None, n)
