@@ -5,16 +5,14 @@ code it ranks cold tracks far above random vectors."""
 from __future__ import annotations
 
 import numpy as np
-import polars as pl
 import torch
 from _tiny_split import one_thread, split  # noqa: F401 (autouse fixture)
 from scipy import sparse
-from test_models_content2cf import cold_run_inputs, paths  # noqa: F401 (module fixture)
-from test_models_ials import K, planted_rows
+from test_models_content2cf import cold_hit_rates, cold_run_inputs  # noqa: F401 (module fixture)
+from test_models_ials import planted_rows
 
 from audiorec.models.cmf import CMFSettings, fit, ridge, sides, solve_rows
 from audiorec.models.registry import declaration
-from audiorec.models.run import train_run
 
 
 def test_row_solves_equal_a_dense_solve_of_the_weighted_objective():
@@ -68,16 +66,5 @@ def test_declaration_matches_the_settings_defaults():
 
 
 def test_cold_tracks_are_found_from_content_and_not_from_random_vectors(cold_run_inputs, tmp_path):  # noqa: F811
-    from audiorec.evaluation.metrics import per_user_metrics
-
-    root = cold_run_inputs
-    truth = pl.concat([pl.read_parquet(root / f"{p}.parquet") for p in ("val", "test")])
-    hr = {}
-    for backend in ("emb", "random"):
-        out = tmp_path / backend
-        out.mkdir()
-        spec = {"type": "cmf", "factors": 8, "iterations": 8, "device": "cpu"}
-        train_run(spec, backend, 0, K, paths(root, out, backend))
-        recs = pl.concat([pl.read_parquet(out / f"recs_{p}.parquet") for p in ("val", "test")])
-        hr[backend] = per_user_metrics(recs, truth, K)["hitrate"].mean()
+    hr, _ = cold_hit_rates(cold_run_inputs, tmp_path, {"type": "cmf", "factors": 8, "iterations": 8, "device": "cpu"})
     assert hr["emb"] > 0.95 and hr["random"] < 0.5, hr

@@ -119,20 +119,28 @@ def paths(root, out, backend: str = "none", extra: dict | None = None) -> RunPat
     )
 
 
-def test_cold_tracks_are_found_from_content_and_not_from_random_vectors(cold_run_inputs, tmp_path):
+def cold_hit_rates(root, tmp_path, spec, extra=None):
+    """Train `spec` on the cold-item split of `cold_run_inputs` with the group-revealing
+    content (`emb`) and with `random` vectors: per backend, the mean HR@K over val and test
+    users, and the run's run.json."""
     from audiorec.evaluation.metrics import per_user_metrics
 
-    root = cold_run_inputs
     truth = pl.concat([pl.read_parquet(root / f"{p}.parquet") for p in ("val", "test")])
-    hr = {}
+    hr, infos = {}, {}
     for backend in ("emb", "random"):
         out = tmp_path / backend
         out.mkdir()
-        spec = {"type": "content2cf", "hidden": [32], "epochs": 100, "batch_size": 16, "lr": 0.01, "device": "cpu"}
-        train_run(spec, backend, 0, K, paths(root, out, backend, {"ials": str(root / "ials/model.pt")}))
+        train_run(spec, backend, 0, K, paths(root, out, backend, extra))
         recs = pl.concat([pl.read_parquet(out / f"recs_{p}.parquet") for p in ("val", "test")])
         hr[backend] = per_user_metrics(recs, truth, K)["hitrate"].mean()
-        info = json.loads((out / "run.json").read_text())
+        infos[backend] = json.loads((out / "run.json").read_text())
+    return hr, infos
+
+
+def test_cold_tracks_are_found_from_content_and_not_from_random_vectors(cold_run_inputs, tmp_path):
+    spec = {"type": "content2cf", "hidden": [32], "epochs": 100, "batch_size": 16, "lr": 0.01, "device": "cpu"}
+    hr, infos = cold_hit_rates(cold_run_inputs, tmp_path, spec, {"ials": str(cold_run_inputs / "ials/model.pt")})
+    for info in infos.values():
         assert info["warm_items"] == "predicted" and info["n_warm_items"] > 0
     # 3 cold tracks per group, 18 in all, a 5-long list: content finds the group's (all 3 fit
     # in the list); noise hits by chance (5/18 = 0.28 expected)

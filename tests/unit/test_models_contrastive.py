@@ -4,15 +4,12 @@ the workflow's run code it ranks cold tracks far above random vectors."""
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
-import polars as pl
 import pytest
 import torch
 from _tiny_split import one_thread, split  # noqa: F401 (autouse fixture)
-from test_models_content2cf import cold_run_inputs, paths  # noqa: F401 (module fixture)
-from test_models_ials import K
+from test_models_content2cf import cold_hit_rates, cold_run_inputs  # noqa: F401 (module fixture)
 
 from audiorec.models.contrastive import (
     Contrastive,
@@ -21,7 +18,6 @@ from audiorec.models.contrastive import (
     info_nce,
 )
 from audiorec.models.registry import declaration
-from audiorec.models.run import train_run
 
 pytest.importorskip("implicit")
 
@@ -116,19 +112,9 @@ def test_declaration_matches_the_settings_defaults():
 
 
 def test_cold_tracks_are_found_from_content_and_not_from_random_vectors(cold_run_inputs, tmp_path):  # noqa: F811
-    from audiorec.evaluation.metrics import per_user_metrics
-
-    root = cold_run_inputs
-    truth = pl.concat([pl.read_parquet(root / f"{p}.parquet") for p in ("val", "test")])
-    hr = {}
-    for backend in ("emb", "random"):
-        out = tmp_path / backend
-        out.mkdir()
-        spec = {"type": "contrastive", "hidden": [32], "epochs": 100, "batch_size": 16, "lr": 0.01, "device": "cpu"}
-        train_run(spec, backend, 0, K, paths(root, out, backend, {"ials": str(root / "ials/model.pt")}))
-        recs = pl.concat([pl.read_parquet(out / f"recs_{p}.parquet") for p in ("val", "test")])
-        hr[backend] = per_user_metrics(recs, truth, K)["hitrate"].mean()
-        info = json.loads((out / "run.json").read_text())
+    spec = {"type": "contrastive", "hidden": [32], "epochs": 100, "batch_size": 16, "lr": 0.01, "device": "cpu"}
+    hr, infos = cold_hit_rates(cold_run_inputs, tmp_path, spec, {"ials": str(cold_run_inputs / "ials/model.pt")})
+    for info in infos.values():
         assert info["warm_items"] == "predicted" and info["n_warm_items"] > 0 and "contrastive_temperature" in info
     # 3 cold tracks per group, 18 in all, a 5-long list: content finds the group's; noise by chance (~0.28)
     assert hr["emb"] > 0.95 and hr["random"] < 0.5, hr
