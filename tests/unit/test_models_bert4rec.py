@@ -147,6 +147,35 @@ def test_fused_linear_cross_entropy_matches_plain_loss_and_gradients(monkeypatch
     torch.testing.assert_close(torch.autograd.grad(3 * fused, inputs), torch.autograd.grad(3 * plain, inputs), rtol=1e-5, atol=1e-6)
 
 
+
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_fused_loss_with_several_targets_per_row_equals_the_rows_repeated(monkeypatch, with_bias):
+    """[rows, k] targets (IGNORE where absent): one softmax per row, the same loss and gradients
+    as plain cross entropy over the rows repeated once per present target (SASRec's
+    `targets_ahead`)."""
+    from audiorec.models import losses
+
+    monkeypatch.setattr(losses, "CHUNK_CELLS", 7 * 11)
+    g = torch.Generator().manual_seed(1)
+    hidden = torch.randn(30, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(11, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(11, generator=g, dtype=torch.float64, requires_grad=True) if with_bias else None
+    targets = torch.randint(0, 11, (30, 4), generator=g)
+    targets[torch.rand(30, 4, generator=g) < 0.4] = losses.IGNORE
+    targets[:, 0] = torch.randint(0, 11, (30,), generator=g)  # every row keeps one
+    targets[3, 2] = targets[3, 0]  # the same track twice in one row counts twice
+    fused = losses.linear_cross_entropy(hidden, weight, targets, bias)
+    rows, cols = (targets != losses.IGNORE).nonzero(as_tuple=True)
+    logits = hidden[rows] @ weight.T + (bias if with_bias else 0)
+    plain = torch.nn.functional.cross_entropy(logits, targets[rows, cols])
+    torch.testing.assert_close(fused.double(), plain, rtol=1e-6, atol=1e-6)
+    inputs = (hidden, weight, bias) if with_bias else (hidden, weight)
+    torch.testing.assert_close(torch.autograd.grad(2 * fused, inputs), torch.autograd.grad(2 * plain, inputs), rtol=1e-5, atol=1e-6)
+    empty_row = targets.clone()
+    empty_row[5] = losses.IGNORE
+    with pytest.raises(ValueError, match="every row needs at least one target"):
+        losses.linear_cross_entropy(hidden, weight, empty_row, bias)
+
 def test_bf16_loss_is_close_to_fp32():
     data = cycle_split()
     torch.manual_seed(0)

@@ -89,10 +89,8 @@ class SASRec(SequentialRecommender):
     def loss(self, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         with self.autocast():
             items = self.item_matrix()
-            hidden = self.encode(inputs, items)
-            if labels.dim() == 3:  # several targets per position: the same hidden state for each
-                hidden = hidden.unsqueeze(2).expand(-1, -1, labels.shape[2], -1)
-            return self.output_loss(hidden, items, labels)
+            # several targets per position ([B, L, k] labels) share that position's softmax
+            return self.output_loss(self.encode(inputs, items), items, labels)
 
     def batch_loss(self, users: np.ndarray, rng: np.random.Generator) -> torch.Tensor | None:
         inputs, labels = self.training_batch(users)

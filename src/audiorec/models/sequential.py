@@ -24,12 +24,12 @@ from torch import nn
 from .base import Factors, NeuralRecommender
 from .data import SplitData
 from .items import ItemInput, ItemSettings
-from .losses import linear_cross_entropy
+from .losses import IGNORE, linear_cross_entropy
 
 if TYPE_CHECKING:
     from .registry import RunContext
 
-IGNORE = -100
+__all__ = ["IGNORE", "SequentialRecommender", "sequential_settings"]
 
 
 class SequentialRecommender(NeuralRecommender):
@@ -160,8 +160,11 @@ class SequentialRecommender(NeuralRecommender):
 
     def output_loss(self, hidden: torch.Tensor, items: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Full-softmax cross entropy over all items at the positions whose label is not
-        IGNORE, fused with the tied output layer (and the item bias)."""
+        IGNORE, fused with the tied output layer (and the item bias). labels [B, L], or
+        [B, L, k] for k targets per position (one softmax per position, each target a term)."""
         where = labels != IGNORE
+        if labels.dim() == 3:
+            where = where.any(dim=2)
         return linear_cross_entropy(hidden[where], items, labels[where], self.bias, bf16=self.bf16)
 
     # --- training ---
