@@ -43,41 +43,35 @@ class LinearCrossEntropy(torch.autograd.Function):
             grad_b = torch.zeros(w.shape[0], dtype=torch.float32, device=w.device) if bias is not None else None
             loss = torch.zeros((), dtype=torch.float64, device=h.device)
             need_grads = any(ctx.needs_input_grad[:3])
-            several = targets.dim() == 2
-            if several:
-                present = targets != IGNORE
-                n_terms = int(present.sum())
-                safe_targets = targets.clamp(min=0)
-            else:
-                n_terms = n_rows
+            # one target per row is the k = 1 case: every step below is then exact as before
+            targets = targets[:, None] if targets.dim() == 1 else targets
+            present = targets != IGNORE
+            if not bool(present.any(dim=1).all()):
+                raise ValueError("linear_cross_entropy: every row needs at least one target (drop the rows without)")
+            n_terms = int(present.sum())
+            safe_targets = targets.clamp(min=0)
+            several = targets.shape[1] > 1
             for start in range(0, n_rows, step):
                 rows = slice(start, start + step)
                 h_mm = h[rows].to(mm_dtype)
                 logits = (h_mm @ w_mm.T).float()
                 if bias is not None:
                     logits += bias.float()
-                if several:
-                    t, here = safe_targets[rows], present[rows]
-                    counts = here.sum(dim=1).float()
-                    picked = (logits.gather(1, t) * here).sum(dim=1)
-                else:
-                    t = targets[rows]
-                    picked = logits.gather(1, t[:, None])[:, 0]
+                t, here = safe_targets[rows], present[rows]
+                counts = here.sum(dim=1).float()
+                picked = (logits.gather(1, t) * here).sum(dim=1)
                 # one exp pass: shift by the row max, exponentiate in place, normalise
                 row_max = logits.amax(dim=1)
                 logits.sub_(row_max[:, None]).exp_()
                 total = logits.sum(dim=1)
-                log_z = row_max + total.log()
-                loss += ((counts * log_z if several else log_z) - picked).sum(dtype=torch.float64)
+                loss += (counts * (row_max + total.log()) - picked).sum(dtype=torch.float64)
                 if not need_grads:
                     continue
                 # logits become d loss_sum / d logits = count * softmax - the one-hots, in place
+                logits.div_(total[:, None])
                 if several:
-                    logits.mul_((counts / total)[:, None])
-                    logits.scatter_add_(1, t, -here.float())
-                else:
-                    logits.div_(total[:, None])
-                    logits[torch.arange(len(t), device=t.device), t] -= 1.0
+                    logits.mul_(counts[:, None])
+                logits.scatter_add_(1, t, -here.float())
                 g = logits.to(mm_dtype)
                 grad_h[rows] = (g @ w_mm).float()
                 grad_w += (g.T @ h_mm).float()
@@ -114,6 +108,4 @@ def linear_cross_entropy(
     bfloat16 (softmax, loss and accumulation in float32)."""
     if hidden.shape[0] == 0:
         raise ValueError("linear_cross_entropy needs at least one row")
-    if targets.dim() == 2 and not bool((targets != IGNORE).any(dim=1).all()):
-        raise ValueError("linear_cross_entropy: every row needs at least one target (drop the rows without)")
     return LinearCrossEntropy.apply(hidden, weight, bias, targets, bf16)

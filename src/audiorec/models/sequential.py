@@ -29,8 +29,6 @@ from .losses import IGNORE, linear_cross_entropy
 if TYPE_CHECKING:
     from .registry import RunContext
 
-__all__ = ["IGNORE", "SequentialRecommender", "sequential_settings"]
-
 
 class SequentialRecommender(NeuralRecommender):
     """`n_special` learned token vectors follow the items in the token table: PAD first."""
