@@ -147,7 +147,6 @@ def test_fused_linear_cross_entropy_matches_plain_loss_and_gradients(monkeypatch
     torch.testing.assert_close(torch.autograd.grad(3 * fused, inputs), torch.autograd.grad(3 * plain, inputs), rtol=1e-5, atol=1e-6)
 
 
-
 @pytest.mark.parametrize("with_bias", [False, True])
 def test_fused_loss_with_several_targets_per_row_equals_the_rows_repeated(monkeypatch, with_bias):
     """[rows, k] targets (IGNORE where absent): one softmax per row, the same loss and gradients
@@ -175,6 +174,7 @@ def test_fused_loss_with_several_targets_per_row_equals_the_rows_repeated(monkey
     empty_row[5] = losses.IGNORE
     with pytest.raises(ValueError, match="every row needs at least one target"):
         losses.linear_cross_entropy(hidden, weight, empty_row, bias)
+
 
 def test_bf16_loss_is_close_to_fp32():
     data = cycle_split()

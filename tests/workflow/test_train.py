@@ -148,8 +148,21 @@ def _ways_sasrec() -> dict:
     return dict(yaml.safe_load((ROOT / "configs/ways.yaml").read_text())["models"]["sasrec"])
 
 
-def _sasrec_test_ndcg(tmp_path, config: dict, runs: list[str]) -> dict[str, pl.DataFrame]:
-    """Run pop/SASRec runs of `config` through the workflow; per-user test metrics of each."""
+def _sasrec_test_metrics(tmp_path, models: dict, runs: list[str], synthetic: dict | None = None) -> dict[str, pl.DataFrame]:
+    """The default config cut to the oracle backend and `models` (the synthetic generator's
+    `synthetic` settings on top, if given), run through the workflow up to `runs`' test
+    metrics; per-user test metrics of each run. Skips while the default pipeline is unwritten."""
+    import yaml
+
+    reason = _default_pipeline_available()
+    if reason:
+        pytest.skip(reason)
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    if synthetic:
+        config["datasets"]["synthetic"]["synthetic"] = synthetic
+    config["backends"] = {"oracle": config["backends"]["oracle"]}
+    config["models"] = models
+    config["layer_sweep"] = {}
     metric_files = [f"results/synthetic/runs/{run}/seed0/metrics_test.parquet" for run in runs]
     run_workflow(tmp_path, config, "--cores", "2", *metric_files, timeout=3600)
     return {run: pl.read_parquet(tmp_path / path) for run, path in zip(runs, metric_files, strict=True)}
@@ -162,16 +175,7 @@ def test_sasrec_oracle_content_beats_id(tmp_path):
     means of per-user test NDCG@50 (2026-12-06: 0.0945 against 0.0904, +0.004, paired SE 0.005;
     the same sign on val, +0.007). Learned items only tie popularity at this size (0.0904 against
     0.0915): the test below shows them beating it given more users."""
-    import yaml
-
-    reason = _default_pipeline_available()
-    if reason:
-        pytest.skip(reason)
-    config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    config["backends"] = {"oracle": config["backends"]["oracle"]}
-    config["models"] = {"sasrec": _ways_sasrec()}
-    config["layer_sweep"] = {}
-    metrics = _sasrec_test_ndcg(tmp_path, config, ["sasrec/oracle", "sasrec/random"])
+    metrics = _sasrec_test_metrics(tmp_path, {"sasrec": _ways_sasrec()}, ["sasrec/oracle", "sasrec/random"])
     ndcg = {run: m["ndcg"].mean() for run, m in metrics.items()}
     assert ndcg["sasrec/oracle"] > ndcg["sasrec/random"], ndcg
 
@@ -184,17 +188,9 @@ def test_sasrec_learned_items_beat_popularity_given_more_users(tmp_path):
     users): with 1,500 the difference is within noise (−0.001, SE 0.003) and no model tried
     beats popularity there beyond it, iALS included (benchmarks/RESULTS.md). 2026-12-06:
     +0.0105 (SE 0.0031), pop 0.0941, SASRec id 0.1045."""
-    import yaml
-
-    reason = _default_pipeline_available()
-    if reason:
-        pytest.skip(reason)
-    config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    config["datasets"]["synthetic"]["synthetic"] = {"n_users": 6000}
-    config["backends"] = {"oracle": config["backends"]["oracle"]}
-    config["models"] = {"pop": {}, "sasrec": _ways_sasrec()}
-    config["layer_sweep"] = {}
-    metrics = _sasrec_test_ndcg(tmp_path, config, ["pop/none", "sasrec/random"])
+    metrics = _sasrec_test_metrics(
+        tmp_path, {"pop": {}, "sasrec": _ways_sasrec()}, ["pop/none", "sasrec/random"], synthetic={"n_users": 6000}
+    )
     paired = metrics["sasrec/random"].join(metrics["pop/none"], on="user_id", suffix="_pop")
     assert paired.height == metrics["pop/none"].height > 1000, paired.height
     diff = (paired["ndcg"] - paired["ndcg_pop"]).to_numpy()
